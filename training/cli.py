@@ -63,5 +63,105 @@ def import_(
     typer.echo(report.summary())
 
 
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _load_dataset(data: Path | None, db: str | None, tenant: str, oracle: Path | None):
+    from training.datasets import load_csv_dir, load_oracle
+
+    if data is not None and db is not None:
+        _fail("give --data or --db, not both")
+    if data is not None:
+        dataset = load_csv_dir(data)
+    else:
+        from service.db import get_engine, make_engine
+        from service.frames import load_dataset
+        from service.settings import get_settings
+
+        engine = make_engine(db) if db else get_engine(get_settings())
+        dataset = load_dataset(engine, tenant)
+    if oracle is not None:
+        from dataclasses import replace
+
+        dataset = replace(dataset, oracle=load_oracle(oracle))
+    return dataset
+
+
+DataOpt = Annotated[Path | None, typer.Option(help="Folder with owners/contacts/events CSVs.")]
+DbOpt = Annotated[str | None, typer.Option(help="Database URL to read (default: the configured store).")]
+TenantOpt = Annotated[str, typer.Option(help="Tenant whose data to use.")]
+OracleOpt = Annotated[Path | None, typer.Option(help="oracle.csv from the simulator, for the ceiling.")]
+PositiveOpt = Annotated[str, typer.Option(help="Outcome events, e.g. intro,referral or message:in.")]
+HorizonOpt = Annotated[int, typer.Option(help="Label horizon H in days.")]
+CutOpt = Annotated[int, typer.Option(help="Days between snapshot cuts.")]
+
+
+def _snapshot_config(positive: str, horizon_days: int, cut_every_days: int):
+    from training.snapshots import SnapshotConfig, parse_positive
+
+    try:
+        return SnapshotConfig(cut_every_days, horizon_days, parse_positive(positive))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    db: DbOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    oracle: OracleOpt = None,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Train, evaluate, log to MLflow, register, and promote only if better than the champion."""
+    from service.settings import get_settings
+    from training.pipeline import print_outcome, run_training
+
+    console = _console()
+    dataset = _load_dataset(data, db, tenant, oracle)
+    try:
+        outcome = run_training(dataset, get_settings(), _snapshot_config(positive, horizon_days, cut_every_days),
+                               console=console)
+    except ValueError as exc:
+        _fail(str(exc))
+    if json_out:
+        typer.echo(outcome.to_json())
+    else:
+        from rich.console import Console
+
+        print_outcome(outcome, Console())
+
+
+@app.command()
+def evaluate(
+    data: DataOpt = None,
+    db: DbOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    oracle: OracleOpt = None,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Train and evaluate every ranker on the test cuts without registering anything."""
+    from service.settings import get_settings
+    from training.evaluate import format_table
+    from training.pipeline import run_training
+
+    dataset = _load_dataset(data, db, tenant, oracle)
+    try:
+        outcome = run_training(dataset, get_settings(), _snapshot_config(positive, horizon_days, cut_every_days),
+                               register=False, console=_console())
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,175 @@
+"""Per-(owner, contact) sufficient statistics: the state behind every feature.
+
+A pair's state has two parts:
+
+* **scalars** (``SCALAR_FIELDS``): counts, first/last times and decayed warmth
+  sums referenced at the pair's last event. They merge exactly
+  (``merge_scalars``), so the service can fold a new batch of events, late ones
+  included, into a stored row without reading history.
+* **recent events**: the pair's events of the last ``RECENT_DAYS`` before its
+  newest one, enough to answer every windowed feature at any time after it.
+
+Training computes the same state from the events before a cut, so offline and
+online features come out of one piece of code (``window_stats`` and
+``model.features.features_from_state``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.constants import ASK, EVENT_TYPE_CODES, EVENT_TYPES, GIVE, INTRO, MEETING, REFERRAL
+from model.events import SECONDS_PER_DAY, EventArrays
+
+WARMTH_HALF_LIVES_DAYS = (7, 30, 180)
+WINDOW_DAYS = (30, 90, 365)
+ASK_WINDOW_DAYS = 90
+RESPONSE_DAYS = 7
+RECENT_DAYS = 365
+# How much one event of each type warms a tie (a meeting more than a like).
+EVENT_WARMTH = {"touch": 0.5, "message": 1.0, "meeting": 2.0, "give": 1.5, "ask": 1.0,
+                "intro": 1.0, "referral": 1.0}
+_WARMTH_BY_CODE = np.array([EVENT_WARMTH[t] for t in EVENT_TYPES])
+_ASK, _GIVE, _MEETING = EVENT_TYPE_CODES[ASK], EVENT_TYPE_CODES[GIVE], EVENT_TYPE_CODES[MEETING]
+_SUCCESS = (EVENT_TYPE_CODES[INTRO], EVENT_TYPE_CODES[REFERRAL])
+
+TIME_FIELDS = ("first_ts", "last_ts", "last_in_ts", "last_meeting_ts", "last_ask_ts")
+COUNT_FIELDS = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success")
+WARMTH_FIELDS = tuple(f"warm_{h}" for h in WARMTH_HALF_LIVES_DAYS)
+SCALAR_FIELDS = TIME_FIELDS + COUNT_FIELDS + WARMTH_FIELDS
+WINDOW_FIELDS = tuple(f"n_{d}d" for d in WINDOW_DAYS) + ("asks_90d", "outs_365d", "answered_365d")
+
+Scalars = dict[str, np.ndarray]
+
+
+def _group_max(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    out = np.full(n_pairs, -np.inf)
+    np.maximum.at(out, pair, values)
+    out[np.isneginf(out)] = np.nan
+    return out
+
+
+def _group_min(pair: np.ndarray, values: np.ndarray, n_pairs: int) -> np.ndarray:
+    out = np.full(n_pairs, np.inf)
+    np.minimum.at(out, pair, values)
+    out[np.isposinf(out)] = np.nan
+    return out
+
+
+def _count(pair: np.ndarray, mask: np.ndarray, n_pairs: int) -> np.ndarray:
+    return np.bincount(pair[mask], minlength=n_pairs).astype(np.float64)
+
+
+def pair_scalars(events: EventArrays, n_pairs: int) -> Scalars:
+    """Scalars of each pair over all of ``events``; pairs without events get NaN times, 0 counts."""
+    p, ts, tc, dc = events.pair, events.ts, events.type_code, events.dir_code
+    last = _group_max(p, ts, n_pairs)
+    success = np.isin(tc, _SUCCESS) & (events.useful != 0)
+    out: Scalars = {
+        "first_ts": _group_min(p, ts, n_pairs),
+        "last_ts": last,
+        "last_in_ts": _group_max(p[dc == 1], ts[dc == 1], n_pairs),
+        "last_meeting_ts": _group_max(p[tc == _MEETING], ts[tc == _MEETING], n_pairs),
+        "last_ask_ts": _group_max(p[tc == _ASK], ts[tc == _ASK], n_pairs),
+        "n_total": _count(p, np.ones_like(p, dtype=bool), n_pairs),
+        "n_in": _count(p, dc == 1, n_pairs),
+        "n_out": _count(p, dc == 0, n_pairs),
+        "n_give": _count(p, tc == _GIVE, n_pairs),
+        "n_ask": _count(p, tc == _ASK, n_pairs),
+        "n_success": _count(p, success, n_pairs),
+    }
+    age_days = (last[p] - ts) / SECONDS_PER_DAY if len(p) else np.empty(0)
+    weight = _WARMTH_BY_CODE[tc] if len(tc) else np.empty(0)
+    for half_life, field in zip(WARMTH_HALF_LIVES_DAYS, WARMTH_FIELDS, strict=True):
+        contrib = weight * np.exp2(-age_days / half_life)
+        out[field] = np.bincount(p, weights=contrib, minlength=n_pairs)
+    return out
+
+
+def merge_scalars(a: Scalars, b: Scalars) -> Scalars:
+    """Scalars of the union of two event sets (any time order: late events are exact)."""
+    last = np.fmax(a["last_ts"], b["last_ts"])
+    out: Scalars = {"first_ts": np.fmin(a["first_ts"], b["first_ts"]), "last_ts": last}
+    for field in TIME_FIELDS[2:]:
+        out[field] = np.fmax(a[field], b[field])
+    for field in COUNT_FIELDS:
+        out[field] = a[field] + b[field]
+    for half_life, field in zip(WARMTH_HALF_LIVES_DAYS, WARMTH_FIELDS, strict=True):
+        out[field] = _rebase(a[field], a["last_ts"], last, half_life) + _rebase(
+            b[field], b["last_ts"], last, half_life
+        )
+    return out
+
+
+def _rebase(warmth: np.ndarray, ref: np.ndarray, new_ref: np.ndarray, half_life: float) -> np.ndarray:
+    """Decay a warmth sum from its reference time to a later one (0 where empty)."""
+    with np.errstate(invalid="ignore"):
+        decayed = warmth * np.exp2(-(new_ref - ref) / SECONDS_PER_DAY / half_life)
+    return np.where(np.isnan(ref), 0.0, decayed)
+
+
+def decayed_warmth(scalars: Scalars, at: float | np.ndarray) -> dict[str, np.ndarray]:
+    """Warmth sums decayed from each pair's last event to time ``at``."""
+    return {
+        field: _rebase(scalars[field], scalars["last_ts"], np.asarray(at, dtype=float), h)
+        for h, field in zip(WARMTH_HALF_LIVES_DAYS, WARMTH_FIELDS, strict=True)
+    }
+
+
+def prune_recent(events: EventArrays, last_ts: np.ndarray) -> EventArrays:
+    """Keep each pair's events of the last RECENT_DAYS before its newest event."""
+    if not len(events):
+        return events
+    keep = events.ts >= last_ts[events.pair] - RECENT_DAYS * SECONDS_PER_DAY
+    return events.take(keep)
+
+
+def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.ndarray]:
+    """Windowed counts and responsiveness at time ``at`` from events strictly before it.
+
+    ``recent`` must hold every event of the last RECENT_DAYS before ``at`` (more is fine).
+    """
+    ev = recent.take((recent.ts < at) & (recent.ts >= at - RECENT_DAYS * SECONDS_PER_DAY))
+    age_days = (at - ev.ts) / SECONDS_PER_DAY
+    out = {f"n_{d}d": _count(ev.pair, age_days <= d, n_pairs) for d in WINDOW_DAYS}
+    out["asks_90d"] = _count(ev.pair, (age_days <= ASK_WINDOW_DAYS) & (ev.type_code == _ASK), n_pairs)
+    outbound = ev.dir_code == 0
+    out["outs_365d"] = _count(ev.pair, outbound, n_pairs)
+    out["answered_365d"] = _count(ev.pair, outbound & _answered(ev), n_pairs)
+    return out
+
+
+def _answered(ev: EventArrays) -> np.ndarray:
+    """For each event, whether an inbound event of the same pair follows within RESPONSE_DAYS.
+
+    Keys pack (pair, whole second) into one int64 so a single searchsorted finds
+    the next inbound event; events are already sorted by (pair, ts).
+    """
+    inbound = np.flatnonzero(ev.dir_code == 1)
+    if not len(ev) or not len(inbound):
+        return np.zeros(len(ev), dtype=bool)
+    keys = (ev.pair << 32) + np.floor(ev.ts).astype(np.int64)
+    nxt = np.searchsorted(keys[inbound], keys, side="right")
+    found = nxt < len(inbound)
+    idx = inbound[np.minimum(nxt, len(inbound) - 1)]
+    same_pair = found & (ev.pair[idx] == ev.pair)
+    return same_pair & (ev.ts[idx] - ev.ts <= RESPONSE_DAYS * SECONDS_PER_DAY)
+
+
+# --- storing the recent events of one pair in one column ---------------------
+_RECENT_DTYPE = np.dtype([("ts", "<f8"), ("type", "i1"), ("dir", "i1"), ("useful", "<f4")])
+
+
+def encode_recent(ts: np.ndarray, type_code: np.ndarray, dir_code: np.ndarray, useful: np.ndarray) -> bytes:
+    rec = np.empty(len(ts), dtype=_RECENT_DTYPE)
+    rec["ts"], rec["type"], rec["dir"], rec["useful"] = ts, type_code, dir_code, useful
+    return rec.tobytes()
+
+
+def decode_recent(blobs: list[bytes]) -> EventArrays:
+    """Concatenate per-pair blobs (pair i = blobs[i]) into one EventArrays."""
+    parts = [np.frombuffer(b, dtype=_RECENT_DTYPE) for b in blobs]
+    lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    rec = np.concatenate(parts) if parts else np.empty(0, dtype=_RECENT_DTYPE)
+    pair = np.repeat(np.arange(len(parts), dtype=np.int64), lengths)
+    return EventArrays.build(pair, rec["ts"], rec["type"], rec["dir"], rec["useful"].astype(np.float64))

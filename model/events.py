@@ -1,0 +1,129 @@
+"""Events as flat NumPy columns, the one shape every feature computation reads.
+
+Offline (training), online (the service's stored aggregates) and stateless scoring
+all turn their events into an ``EventArrays`` first, so the feature code sees one
+representation and cannot drift between paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from model.constants import (
+    CONTACT_ID,
+    DIRECTION,
+    DIRECTION_CODES,
+    EVENT_TYPE_CODES,
+    OCCURRED_AT,
+    OWNER_ID,
+    TYPE,
+    USEFUL,
+)
+
+SECONDS_PER_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """Events sorted by (pair, ts); ``pair`` indexes a caller-owned pair table.
+
+    ``useful`` is 1.0 / 0.0 / NaN (unknown), so ``useful == 0`` means explicitly
+    marked not useful.
+    """
+
+    pair: np.ndarray  # int64, shape (n,)
+    ts: np.ndarray  # float64 UTC epoch seconds, shape (n,)
+    type_code: np.ndarray  # int8, codes of constants.EVENT_TYPES
+    dir_code: np.ndarray  # int8, 0 = out, 1 = in
+    useful: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+    def take(self, mask_or_index: np.ndarray) -> EventArrays:
+        return EventArrays(
+            self.pair[mask_or_index],
+            self.ts[mask_or_index],
+            self.type_code[mask_or_index],
+            self.dir_code[mask_or_index],
+            self.useful[mask_or_index],
+        )
+
+    @classmethod
+    def build(
+        cls,
+        pair: np.ndarray,
+        ts: np.ndarray,
+        type_code: np.ndarray,
+        dir_code: np.ndarray,
+        useful: np.ndarray,
+    ) -> EventArrays:
+        """Sort stably by (pair, ts) so every path orders ties the same way."""
+        pair = np.asarray(pair, dtype=np.int64)
+        ts = np.asarray(ts, dtype=np.float64)
+        order = np.lexsort((ts, pair))
+        return cls(
+            pair[order],
+            ts[order],
+            np.asarray(type_code, dtype=np.int8)[order],
+            np.asarray(dir_code, dtype=np.int8)[order],
+            np.asarray(useful, dtype=np.float64)[order],
+        )
+
+    @classmethod
+    def empty(cls) -> EventArrays:
+        return cls.build(np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))
+
+
+def encode_types(types: pd.Series | np.ndarray) -> np.ndarray:
+    codes = pd.Series(types).map(EVENT_TYPE_CODES)
+    if codes.isna().any():
+        bad = pd.Series(types)[codes.isna()].iloc[0]
+        raise ValueError(f"unknown event type {bad!r}; allowed: {', '.join(EVENT_TYPE_CODES)}")
+    return codes.to_numpy(dtype=np.int8)
+
+
+def encode_directions(directions: pd.Series | np.ndarray) -> np.ndarray:
+    codes = pd.Series(directions).map(DIRECTION_CODES)
+    if codes.isna().any():
+        bad = pd.Series(directions)[codes.isna()].iloc[0]
+        raise ValueError(f"unknown direction {bad!r}; allowed: out, in")
+    return codes.to_numpy(dtype=np.int8)
+
+
+def encode_useful(useful: pd.Series | np.ndarray | None, n: int) -> np.ndarray:
+    """Map true/false/empty (or bools/None) to 1.0/0.0/NaN."""
+    if useful is None:
+        return np.full(n, np.nan)
+    text = pd.Series(useful, dtype="object").map(
+        lambda v: v if isinstance(v, bool) or v is None else str(v).strip().lower()
+    )
+    table = {True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
+    return text.map(table).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def to_epoch_seconds(values: pd.Series) -> np.ndarray:
+    """Timezone-aware timestamps (or ISO strings with offsets) to UTC epoch seconds."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=np.float64)
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+    return ((parsed - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+
+
+def frame_to_event_arrays(events: pd.DataFrame, pair_index: pd.DataFrame) -> EventArrays:
+    """Events frame (CSV column names; ``occurred_at`` epoch seconds or ISO) to arrays.
+
+    ``pair_index`` has columns owner_id, contact_id, pair (int); events of pairs
+    not in it are dropped, which is how callers restrict to candidates.
+    """
+    keyed = events.merge(pair_index, on=[OWNER_ID, CONTACT_ID], how="inner", sort=False)
+    return EventArrays.build(
+        keyed["pair"].to_numpy(),
+        to_epoch_seconds(keyed[OCCURRED_AT]),
+        encode_types(keyed[TYPE].to_numpy()),
+        encode_directions(keyed[DIRECTION].to_numpy()),
+        encode_useful(keyed[USEFUL] if USEFUL in keyed else None, len(keyed)),
+    )

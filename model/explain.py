@@ -1,0 +1,131 @@
+"""Plain-sentence reasons for a recommendation, from LightGBM contributions.
+
+The reasons are the features that pushed this contact's score up the most
+(``pred_contrib``), each rendered with its real value. Features that say the same
+thing (the stage gap and the 2-3-ahead flag) share one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from model.constants import CAREER_STAGES, GOALS
+
+MAX_REASONS = 3
+
+
+def _n(v: float) -> str:
+    return f"{int(round(v))}"
+
+
+def _plural(v: float, one: str, many: str) -> str:
+    return one if int(round(v)) == 1 else many
+
+
+def _stage_gap(v: float) -> str | None:
+    gap = int(round(v))
+    if gap > 0:
+        return f"They are {gap} career {_plural(gap, 'stage', 'stages')} ahead of you"
+    if gap < 0:
+        return f"They are {-gap} career {_plural(gap, 'stage', 'stages')} behind you: a chance to give back"
+    return "They are at your career stage: a peer who knows your challenges"
+
+
+def _balance(v: float) -> str:
+    if v > 0:
+        return f"You have given {_n(v)} more {_plural(v, 'time', 'times')} than you asked"
+    if v < 0:
+        return f"You have asked {_n(-v)} more {_plural(-v, 'time', 'times')} than you gave"
+    return "Your gives and asks are in balance"
+
+
+TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
+    "days_since_last_event": lambda v, r: f"You last spoke {_n(v)} {_plural(v, 'day', 'days')} ago",
+    "days_since_last_in": lambda v, r: f"They last reached out to you {_n(v)} {_plural(v, 'day', 'days')} ago",
+    "days_since_last_meeting": lambda v, r: f"You last met {_n(v)} {_plural(v, 'day', 'days')} ago",
+    "days_since_last_ask": lambda v, r: (
+        "You have never asked them for a favour" if np.isnan(v)
+        else f"Your last ask to them was {_n(v)} days ago"
+    ),
+    "events_30d": lambda v, r: f"{_n(v)} {_plural(v, 'interaction', 'interactions')} in the last 30 days",
+    "events_90d": lambda v, r: f"{_n(v)} {_plural(v, 'interaction', 'interactions')} in the last 90 days",
+    "events_365d": lambda v, r: f"{_n(v)} {_plural(v, 'interaction', 'interactions')} in the last year",
+    "warmth_7d": lambda v, r: "You have been in touch this week",
+    "warmth_30d": lambda v, r: f"The tie is warm: {_n(r['events_90d'])} interactions in 90 days",
+    "warmth_180d": lambda v, r: f"A lasting tie: {_n(r['events_365d'])} interactions in the last year",
+    "tie_age_days": lambda v, r: f"You have known each other for {max(1, int(v // 30))} months",
+    "in_out_ratio": lambda v, r: (
+        "They reach out to you as often as you reach out to them" if v >= 0.8
+        else "You do most of the reaching out"
+    ),
+    "give_ask_balance": lambda v, r: _balance(v),
+    "asks_90d": lambda v, r: (
+        "You have not asked them for anything in 90 days" if v == 0
+        else f"You have asked {_n(v)} {_plural(v, 'time', 'times')} in 90 days"
+        + (" without giving" if r["give_ask_balance"] < 0 else "")
+    ),
+    "past_successes": lambda v, r: (
+        f"They have introduced or referred you {_n(v)} {_plural(v, 'time', 'times')} before" if v > 0
+        else "They have not introduced you to anyone yet"
+    ),
+    "success_per_ask": lambda v, r: f"About {v:.0%} of your asks to them led to an introduction",
+    "responsiveness": lambda v, r: f"They answer about {v:.0%} of your messages within a week",
+    "owner_stage": lambda v, r: None,
+    "contact_stage": lambda v, r: f"They are at the {CAREER_STAGES.get(int(v), 'unknown')} stage",
+    "stage_gap": lambda v, r: _stage_gap(v),
+    "stage_2_3_ahead": lambda v, r: _stage_gap(r["stage_gap"]) if v == 1 else None,
+    "mutual_connections": lambda v, r: f"You share {_n(v)} mutual {_plural(v, 'connection', 'connections')}",
+    "industry_match": lambda v, r: "They work in an industry you are targeting" if v == 1 else None,
+    "company_match": lambda v, r: "They work at a company you are targeting" if v == 1 else None,
+    "goal_relevance": lambda v, r: "A strong fit for your current goal" if v > 0 else None,
+}
+SAME_REASON = {"stage_2_3_ahead": "stage_gap"}
+
+
+def reason_sentence(feature: str, row: pd.Series) -> str | None:
+    """The sentence for one feature of one contact, or None when it says nothing useful."""
+    template = TEMPLATES.get(feature)
+    if template is None:
+        return None
+    value = float(row[feature])
+    if np.isnan(value) and feature != "days_since_last_ask":
+        return None
+    return template(value, row)
+
+
+def top_reasons(features: pd.DataFrame, contributions: np.ndarray | None,
+                limit: int = MAX_REASONS) -> list[list[str]]:
+    """Reasons per row, most positive contribution first.
+
+    Without contributions (the heuristic fallback) the recency and warmth facts
+    are the reasons, as those are what the heuristic ranks by.
+    """
+    names = list(features.columns)
+    out = []
+    for i, (_, row) in enumerate(features.iterrows()):
+        if contributions is None:
+            order = [names.index("warmth_30d"), names.index("days_since_last_event")]
+        else:
+            contrib = contributions[i, : len(names)]
+            order = [j for j in np.argsort(-contrib, kind="stable") if contrib[j] > 0]
+        out.append(_sentences(row, [names[j] for j in order], limit))
+    return out
+
+
+def _sentences(row: pd.Series, ordered: list[str], limit: int) -> list[str]:
+    seen: set[str] = set()
+    sentences: list[str] = []
+    for feature in ordered:
+        if feature.startswith("goal_") and feature[5:] in GOALS:
+            continue
+        key = SAME_REASON.get(feature, feature)
+        sentence = reason_sentence(feature, row)
+        if sentence and key not in seen and sentence not in sentences:
+            seen.add(key)
+            sentences.append(sentence)
+        if len(sentences) == limit:
+            break
+    return sentences

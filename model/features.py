@@ -1,0 +1,238 @@
+"""The point-in-time feature definitions: one implementation for every path.
+
+``features_from_state`` turns a pair's state (``model.aggregates``) at time t and
+its static profile features into the model's inputs. Training calls it through
+``features_at_cut`` on the events strictly before each cut; the service calls it
+on the aggregates it keeps per pair; the stateless scorer on the events in the
+request. ``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be
+bumped whenever a definition here changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.aggregates import (
+    Scalars,
+    decayed_warmth,
+    pair_scalars,
+    window_stats,
+)
+from model.constants import (
+    BUSINESS_GROWTH,
+    CAREER_STAGE,
+    CAREER_SUPPORT,
+    COMPANY,
+    CONTACT_ID,
+    GOAL,
+    GOALS,
+    INDUSTRY,
+    JOB_SEARCH,
+    MUTUAL_CONNECTIONS,
+    OWNER_ID,
+    SKILL_BUILDING,
+    TARGET_COMPANIES,
+    TARGET_INDUSTRIES,
+)
+from model.events import SECONDS_PER_DAY, EventArrays
+
+FEATURE_SCHEMA_VERSION = "1"
+
+DYNAMIC_FEATURES = (
+    "days_since_last_event",
+    "days_since_last_in",
+    "days_since_last_meeting",
+    "days_since_last_ask",
+    "events_30d",
+    "events_90d",
+    "events_365d",
+    "warmth_7d",
+    "warmth_30d",
+    "warmth_180d",
+    "tie_age_days",
+    "in_out_ratio",
+    "give_ask_balance",
+    "asks_90d",
+    "past_successes",
+    "success_per_ask",
+    "responsiveness",
+)
+STATIC_FEATURES = (
+    "owner_stage",
+    "contact_stage",
+    "stage_gap",
+    "stage_2_3_ahead",
+    "mutual_connections",
+    "industry_match",
+    "company_match",
+    "goal_relevance",
+) + tuple(f"goal_{g}" for g in GOALS)
+FEATURE_NAMES: tuple[str, ...] = DYNAMIC_FEATURES + STATIC_FEATURES
+
+# Prior of the per-ask success rate: one success in five asks.
+SUCCESS_PRIOR, SUCCESS_PRIOR_WEIGHT = 0.2, 5.0
+# How much each goal cares about (industry match, company match, stage 2-3 ahead).
+GOAL_RELEVANCE_WEIGHTS = {
+    JOB_SEARCH: (0.4, 0.6, 0.0),
+    SKILL_BUILDING: (0.3, 0.0, 0.7),
+    BUSINESS_GROWTH: (0.6, 0.4, 0.0),
+    CAREER_SUPPORT: (0.2, 0.0, 0.8),
+}
+
+
+def _days(later: np.ndarray | float, earlier: np.ndarray) -> np.ndarray:
+    return (np.asarray(later, dtype=float) - earlier) / SECONDS_PER_DAY
+
+
+def dynamic_features(scalars: Scalars, windows: dict[str, np.ndarray], at: float) -> dict[str, np.ndarray]:
+    """History features of each pair at time ``at`` (NaN where a thing never happened)."""
+    warmth = decayed_warmth(scalars, at)
+    n_in, n_out = scalars["n_in"], scalars["n_out"]
+    n_ask, n_success = scalars["n_ask"], scalars["n_success"]
+    return {
+        "days_since_last_event": _days(at, scalars["last_ts"]),
+        "days_since_last_in": _days(at, scalars["last_in_ts"]),
+        "days_since_last_meeting": _days(at, scalars["last_meeting_ts"]),
+        "days_since_last_ask": _days(at, scalars["last_ask_ts"]),
+        "events_30d": windows["n_30d"],
+        "events_90d": windows["n_90d"],
+        "events_365d": windows["n_365d"],
+        "warmth_7d": warmth["warm_7"],
+        "warmth_30d": warmth["warm_30"],
+        "warmth_180d": warmth["warm_180"],
+        "tie_age_days": _days(at, scalars["first_ts"]),
+        "in_out_ratio": (n_in + 1.0) / (n_out + 1.0),
+        "give_ask_balance": scalars["n_give"] - n_ask,
+        "asks_90d": windows["asks_90d"],
+        "past_successes": n_success,
+        "success_per_ask": (n_success + SUCCESS_PRIOR * SUCCESS_PRIOR_WEIGHT)
+        / (n_ask + SUCCESS_PRIOR_WEIGHT),
+        "responsiveness": (windows["answered_365d"] + 1.0) / (windows["outs_365d"] + 2.0),
+    }
+
+
+def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.DataFrame,
+                    goal: str | None = None) -> pd.DataFrame:
+    """Profile features of each (owner_id, contact_id) row of ``pairs``, in its order.
+
+    Unknown attributes stay NaN. ``goal`` overrides every owner's stored goal
+    (the endpoint's ``goal`` parameter).
+    """
+    frame = pairs[[OWNER_ID, CONTACT_ID]].merge(
+        _owner_columns(owners), on=OWNER_ID, how="left", sort=False
+    ).merge(_contact_columns(contacts), on=[OWNER_ID, CONTACT_ID], how="left", sort=False)
+    if goal is not None:
+        frame["owner_goal"] = goal
+    gap = frame["contact_stage"] - frame["owner_stage"]
+    ahead = gap.isin([2, 3]).astype(float).where(gap.notna())
+    industry = _industry_match(frame)
+    company = _company_match(frame)
+    out = pd.DataFrame(
+        {
+            "owner_stage": frame["owner_stage"],
+            "contact_stage": frame["contact_stage"],
+            "stage_gap": gap,
+            "stage_2_3_ahead": ahead,
+            "mutual_connections": frame["mutual_connections"],
+            "industry_match": industry,
+            "company_match": company,
+        },
+        index=pairs.index,
+    )
+    out["goal_relevance"] = _goal_relevance(frame["owner_goal"].to_numpy(), industry, company, ahead)
+    for g in GOALS:
+        out[f"goal_{g}"] = (frame["owner_goal"].to_numpy() == g).astype(float)
+    return out
+
+
+def _owner_columns(owners: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            OWNER_ID: owners[OWNER_ID].astype(str),
+            "owner_stage": pd.to_numeric(owners[CAREER_STAGE], errors="coerce").astype(float),
+            "owner_industry": owners[INDUSTRY] if INDUSTRY in owners else None,
+            "owner_goal": owners[GOAL],
+            "targets_ind": _as_lists(owners, TARGET_INDUSTRIES),
+            "targets_comp": _as_lists(owners, TARGET_COMPANIES),
+        }
+    )
+
+
+def _contact_columns(contacts: pd.DataFrame) -> pd.DataFrame:
+    mutual = contacts[MUTUAL_CONNECTIONS] if MUTUAL_CONNECTIONS in contacts else np.nan
+    return pd.DataFrame(
+        {
+            OWNER_ID: contacts[OWNER_ID].astype(str),
+            CONTACT_ID: contacts[CONTACT_ID].astype(str),
+            "contact_stage": pd.to_numeric(contacts[CAREER_STAGE], errors="coerce").astype(float),
+            "contact_industry": contacts[INDUSTRY],
+            "contact_company": contacts[COMPANY],
+            "mutual_connections": pd.to_numeric(pd.Series(mutual, index=contacts.index),
+                                                errors="coerce").astype(float),
+        }
+    )
+
+
+def _as_lists(frame: pd.DataFrame, column: str) -> list[list[str]]:
+    """List columns arrive as lists (store, API) or ';'-joined text (CSV)."""
+    if column not in frame:
+        return [[] for _ in range(len(frame))]
+    return [_to_list(v) for v in frame[column]]
+
+
+def _to_list(value: object) -> list[str]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v).strip().lower() for v in value if str(v).strip()]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [v.strip().lower() for v in str(value).split(";") if v.strip()]
+
+
+def _known(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _industry_match(frame: pd.DataFrame) -> np.ndarray:
+    """1 when the contact works in an industry the owner targets (own industry if none)."""
+    out = np.full(len(frame), np.nan)
+    rows = zip(frame["contact_industry"], frame["targets_ind"], frame["owner_industry"], strict=True)
+    for i, (industry, targets, own) in enumerate(rows):
+        if not _known(industry):
+            continue
+        wanted = targets if targets else ([own.strip().lower()] if _known(own) else [])
+        out[i] = float(industry.strip().lower() in wanted)
+    return out
+
+
+def _company_match(frame: pd.DataFrame) -> np.ndarray:
+    out = np.full(len(frame), np.nan)
+    for i, (company, targets) in enumerate(zip(frame["contact_company"], frame["targets_comp"], strict=True)):
+        if _known(company):
+            out[i] = float(company.strip().lower() in targets)
+    return out
+
+
+def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray,
+                    ahead: pd.Series) -> np.ndarray:
+    w = np.array([GOAL_RELEVANCE_WEIGHTS.get(g, (0.0, 0.0, 0.0)) for g in goals]).reshape(-1, 3)
+    parts = np.column_stack([np.nan_to_num(industry), np.nan_to_num(company),
+                             np.nan_to_num(ahead.to_numpy(dtype=float))])
+    return (w * parts).sum(axis=1)
+
+
+def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame) -> pd.DataFrame:
+    """Feature matrix in FEATURE_NAMES order, index of ``static``."""
+    frame = pd.DataFrame({name: np.asarray(v, dtype=float) for name, v in dynamic.items()},
+                         index=static.index)
+    for name in STATIC_FEATURES:
+        frame[name] = static[name].to_numpy(dtype=float)
+    return frame[list(FEATURE_NAMES)]
+
+
+def features_at_cut(events: EventArrays, n_pairs: int, cut: float) -> dict[str, np.ndarray]:
+    """Dynamic features of pairs 0..n_pairs-1 from the events strictly before ``cut``."""
+    before = events.take(events.ts < cut)
+    scalars = pair_scalars(before, n_pairs)
+    windows = window_stats(before, cut, n_pairs)
+    return dynamic_features(scalars, windows, cut)

@@ -1,0 +1,68 @@
+"""The trained ranker as one object: booster, calibrator and the feature schema.
+
+Scores from a lambdarank booster have no scale, so an isotonic calibrator fitted
+on held-out cuts turns them into probabilities; both travel together with the
+feature names and schema version they were trained on, so serving rebuilds
+exactly what training used and refuses a model from another schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+
+
+class ModelSchemaError(RuntimeError):
+    """The model was trained on another feature schema than this code computes."""
+
+
+@dataclass
+class IntroRanker:
+    booster: lgb.Booster
+    calibrator: IsotonicRegression
+    objective: str
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    schema_version: str = FEATURE_SCHEMA_VERSION
+    info: dict[str, Any] = field(default_factory=dict)
+    num_threads: int = 1
+
+    def check_schema(self) -> None:
+        if self.schema_version != FEATURE_SCHEMA_VERSION or tuple(self.feature_names) != FEATURE_NAMES:
+            raise ModelSchemaError(
+                f"model feature schema {self.schema_version!r} does not match this code's "
+                f"{FEATURE_SCHEMA_VERSION!r}; retrain with `introrank train`"
+            )
+
+    def _matrix(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if isinstance(features, pd.DataFrame):
+            features = features[list(self.feature_names)].to_numpy(dtype=np.float64)
+        return np.ascontiguousarray(features, dtype=np.float64)
+
+    def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        x = self._matrix(features)
+        if x.shape[0] == 0:
+            return np.empty(0)
+        return np.asarray(self.booster.predict(x, raw_score=True, num_threads=self.num_threads))
+
+    def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated probability of a useful intro or referral within the horizon."""
+        raw = self.raw_score(features)
+        return self.calibrator.predict(raw) if raw.size else raw
+
+    def contributions(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the raw score, shape (n, n_features + 1 bias)."""
+        x = self._matrix(features)
+        if x.shape[0] == 0:
+            return np.empty((0, len(self.feature_names) + 1))
+        return np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=self.num_threads))
+
+    def feature_importance(self) -> pd.Series:
+        gains = self.booster.feature_importance(importance_type="gain")
+        return pd.Series(gains, index=list(self.feature_names)).sort_values(ascending=False)

@@ -1,0 +1,111 @@
+"""The training job end to end: snapshots -> fit -> evaluate -> MLflow -> champion gate.
+
+Each stage lives in its own module; this one only sequences them, reports
+progress and records the results.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from rich.console import Console
+
+from model.features import FEATURE_SCHEMA_VERSION
+from service.settings import Settings
+from training.datasets import Dataset
+from training.evaluate import MODEL, champion_ndcg, evaluate, format_table, save_plots
+from training.registry import GateDecision, configure_tracking, load_champion, log_ranker, register_and_gate
+from training.snapshots import SnapshotConfig, build_snapshots, format_positive
+from training.train import TrainConfig, TrainResult, train_ranker
+
+
+@dataclass
+class TrainingOutcome:
+    result: TrainResult
+    table: pd.DataFrame
+    decision: GateDecision | None
+    run_id: str | None
+    seconds: float
+
+    def to_json(self) -> str:
+        payload = {
+            "metrics": json.loads(self.table.to_json(orient="index")),
+            "objective": self.result.ranker.objective,
+            "validation_ndcg_at_10": self.result.validation_ndcg,
+            "run_id": self.run_id,
+            "seconds": round(self.seconds, 2),
+            "split": self.result.split.describe(),
+        }
+        if self.decision is not None:
+            payload["decision"] = self.decision.__dict__
+        return json.dumps(payload, indent=2, default=float)
+
+
+def run_training(dataset: Dataset, settings: Settings, snapshot_config: SnapshotConfig = SnapshotConfig(),
+                 train_config: TrainConfig | None = None, register: bool = True,
+                 console: Console | None = None) -> TrainingOutcome:
+    console = console or Console(stderr=True, quiet=True)
+    train_config = train_config or TrainConfig(horizon_days=snapshot_config.horizon_days)
+    started = time.perf_counter()
+    with console.status("building point-in-time snapshots"):
+        snapshots = build_snapshots(dataset.events, dataset.owners, dataset.contacts, snapshot_config)
+    console.log(f"snapshots: {len(snapshots):,} rows, {snapshots['cut'].nunique()} cuts, "
+                f"positive rate {snapshots['label'].mean():.3f}")
+    with console.status("training LightGBM (lambdarank and binary) and logistic regression"):
+        result = train_ranker(snapshots, train_config)
+    console.log(f"chosen objective: {result.ranker.objective} (validation NDCG@10 {result.validation_ndcg})")
+    with console.status("evaluating on the test cuts"):
+        table = evaluate(result, dataset.oracle)
+    if not register:
+        return TrainingOutcome(result, table, None, None, time.perf_counter() - started)
+    with console.status("logging to MLflow and applying the champion gate"):
+        run_id, decision = _record(result, table, dataset, snapshot_config, train_config, settings)
+    return TrainingOutcome(result, table, decision, run_id, time.perf_counter() - started)
+
+
+def _record(result: TrainResult, table: pd.DataFrame, dataset: Dataset, snapshot_config: SnapshotConfig,
+            train_config: TrainConfig, settings: Settings) -> tuple[str, GateDecision]:
+    client = configure_tracking(settings)
+    champion = load_champion(client)
+    test = result.split.test
+    old_ndcg = champion_ndcg(champion.ranker, test) if champion else None
+    with mlflow.start_run() as run:
+        mlflow.log_params({
+            "objective": result.ranker.objective,
+            "feature_schema_version": FEATURE_SCHEMA_VERSION,
+            "positive": format_positive(snapshot_config.positive),
+            "horizon_days": snapshot_config.horizon_days,
+            "cut_every_days": snapshot_config.cut_every_days,
+            "best_iteration": result.ranker.info.get("best_iteration"),
+            **{f"train_{k}": v for k, v in train_config.__dict__.items()},
+            **{f"data_{k}": v for k, v in dataset.describe().items()},
+        })
+        mlflow.set_tag("feature_schema_version", FEATURE_SCHEMA_VERSION)
+        for ranker_name, row in table.iterrows():
+            mlflow.log_metrics({f"{ranker_name}.{m}": float(v) for m, v in row.items() if pd.notna(v)})
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in save_plots(result, dataset.oracle, Path(tmp)):
+                mlflow.log_artifact(str(path), artifact_path="plots")
+            (Path(tmp) / "split.json").write_text(json.dumps(result.split.describe()))
+            mlflow.log_artifact(str(Path(tmp) / "split.json"))
+        model_uri = log_ranker(result.ranker, test)
+        new_ndcg = float(table.loc[MODEL, "ndcg_at_10"])
+        decision = register_and_gate(client, model_uri, new_ndcg, champion, old_ndcg)
+        mlflow.log_metric("champion_gate.promoted", float(decision.promoted))
+        if old_ndcg is not None:
+            mlflow.log_metric("champion_gate.champion_ndcg_at_10", old_ndcg)
+        mlflow.set_tag("champion_gate", decision.describe())
+    return run.info.run_id, decision
+
+
+def print_outcome(outcome: TrainingOutcome, console: Console) -> None:
+    console.print(format_table(outcome.table))
+    if outcome.decision is not None:
+        console.print(outcome.decision.describe())
+    console.print(f"training took {outcome.seconds:.1f}s")
