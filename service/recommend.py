@@ -1,0 +1,154 @@
+"""Who should this owner contact next: features -> model -> re-ranking -> reasons and actions.
+
+The live path reads only the owner's stored aggregates; ``as_of`` replays the
+owner's stored events before that time through the very same feature code, which
+is what a backtest needs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, func, select
+
+from model.actions import suggest_action
+from model.aggregates import window_stats
+from model.constants import CONTACT_ID, OWNER_ID
+from model.explain import top_reasons
+from model.features import assemble, dynamic_features, static_features
+from model.rerank import RerankPolicy, rerank
+from service.aggregate_store import PairStates, load_owner_states, states_from_events
+from service.errors import NotFoundError
+from service.model_holder import ServedModel
+from service.serving_tables import Feedback, ServedRecommendation
+from service.tables import Contact, Event, Owner
+
+CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
+                   Contact.mutual_connections, Contact.do_not_recommend)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    recommendation_id: str
+    contact_id: str
+    rank: int
+    probability: float
+    reasons: list[str]
+    action_type: str
+    action_reason: str
+
+
+@dataclass(frozen=True)
+class RecommendationList:
+    owner_id: str
+    as_of: float
+    model_version: str
+    goal: str
+    items: list[Recommendation]
+
+
+def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
+    row = conn.execute(select(Owner).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id)).first()
+    if row is None:
+        raise NotFoundError("owner", owner_id)
+    owner = row[0] if not hasattr(row, "owner_id") else row
+    return pd.DataFrame([{OWNER_ID: owner.owner_id, "career_stage": owner.career_stage, "industry": owner.industry,
+                          "goal": owner.goal, "target_industries": owner.target_industries or [],
+                          "target_companies": owner.target_companies or []}])
+
+
+def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
+    query = select(*CONTACT_COLUMNS).where(Contact.tenant_id == tenant_id, Contact.owner_id == owner_id)
+    frame = pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in CONTACT_COLUMNS])
+    frame.insert(0, OWNER_ID, owner_id)
+    return frame
+
+
+def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float) -> PairStates:
+    """The owner's pair states rebuilt from stored events strictly before ``as_of``."""
+    columns = [Event.owner_id, Event.contact_id, Event.occurred_at, Event.type, Event.direction, Event.useful]
+    query = select(*columns).where(Event.tenant_id == tenant_id, Event.owner_id == owner_id,
+                                   Event.occurred_at < as_of)
+    events = pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in columns])
+    return states_from_events(events)
+
+
+def unanswered_impressions(conn: Connection, tenant_id: int, owner_id: str, states: PairStates,
+                           at: float, since_days: float = 180.0) -> np.ndarray:
+    """Times each candidate was served since anything last happened with them (before ``at``)."""
+    query = select(ServedRecommendation.contact_id, ServedRecommendation.served_at).where(
+        ServedRecommendation.tenant_id == tenant_id, ServedRecommendation.owner_id == owner_id,
+        ServedRecommendation.served_at < at, ServedRecommendation.served_at >= at - since_days * 86400)
+    served = pd.DataFrame(conn.execute(query).all(), columns=[CONTACT_ID, "served_at"])
+    if served.empty:
+        return np.zeros(len(states.pairs))
+    last = pd.Series(states.scalars["last_ts"], index=states.pairs[CONTACT_ID].to_numpy())
+    feedback = select(Feedback.contact_id, func.max(Feedback.occurred_at)).where(
+        Feedback.tenant_id == tenant_id, Feedback.owner_id == owner_id, Feedback.occurred_at < at
+    ).group_by(Feedback.contact_id)
+    last_feedback = pd.Series(dict(conn.execute(feedback).all()), dtype=float)
+    if not last_feedback.empty:
+        last = pd.concat([last, last_feedback], axis=1).max(axis=1)
+    served["last_ts"] = served[CONTACT_ID].map(last)
+    unanswered = served[served["served_at"] > served["last_ts"].fillna(-np.inf)]
+    counts = unanswered.groupby(CONTACT_ID).size()
+    return states.pairs[CONTACT_ID].map(counts).fillna(0).to_numpy(dtype=float)
+
+
+def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame, at: float,
+                       goal: str | None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Feature matrix of the owner's contacts with history, their contact rows, their state rows."""
+    keep = ~np.isnan(states.scalars["last_ts"]) & states.pairs[CONTACT_ID].isin(contacts[CONTACT_ID]).to_numpy()
+    idx = np.flatnonzero(keep)
+    pairs = states.pairs.iloc[idx].reset_index(drop=True)
+    scalars = {k: v[idx] for k, v in states.scalars.items()}
+    remap = np.full(len(states.pairs), -1, dtype=np.int64)
+    remap[idx] = np.arange(len(idx))
+    recent = states.recent.take(keep[states.recent.pair])
+    recent = type(recent).build(remap[recent.pair], recent.ts, recent.type_code, recent.dir_code, recent.useful)
+    windows = window_stats(recent, at, len(idx))
+    static = static_features(pairs, owner, contacts, goal)
+    rows = pairs[[CONTACT_ID]].merge(contacts, on=CONTACT_ID, how="left", sort=False)
+    return assemble(dynamic_features(scalars, windows, at), static), rows, idx
+
+
+def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
+              goal: str | None = None, as_of: float | None = None,
+              policy: RerankPolicy = RerankPolicy()) -> RecommendationList:
+    owner = load_owner(conn, tenant_id, owner_id)
+    at = time.time() if as_of is None else as_of
+    states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
+        conn, tenant_id, owner_id, at)
+    impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
+    contacts = load_contacts(conn, tenant_id, owner_id)
+    features, rows, idx = candidate_features(states, owner, contacts, at, goal)
+    impressions = impressions[idx]
+    probability = served.ranker.predict_proba(features)
+    chosen = rerank(probability, rows["company"].to_numpy(object), rows["do_not_recommend"].fillna(False).to_numpy(bool),
+                    features["days_since_last_ask"].to_numpy(), k, policy, impressions)
+    top = features.iloc[chosen]
+    contributions = served.ranker.contributions(top)
+    reasons = top_reasons(top, contributions)
+    items = []
+    for rank, (i, why) in enumerate(zip(chosen, reasons, strict=True), start=1):
+        action = suggest_action(features.iloc[i])
+        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
+                                    float(probability[i]), why, action.type, action.reason))
+    chosen_goal = goal or str(owner["goal"].iloc[0])
+    return RecommendationList(owner_id, at, served.version, chosen_goal, items)
+
+
+def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> str:
+    """Record every served item, so feedback joins to it and impressions can be counted."""
+    list_id = str(uuid.uuid4())
+    if result.items:
+        conn.execute(ServedRecommendation.__table__.insert(), [
+            {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
+             "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
+             "probability": it.probability, "model_version": result.model_version, "served_at": result.as_of}
+            for it in result.items])
+    return list_id

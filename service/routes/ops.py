@@ -1,0 +1,68 @@
+"""Health, readiness, metrics, the served model and its reload."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from service.deps import AdminDep, EngineDep, HolderDep, MetricsDep, PrincipalDep, ServedModelDep
+from service.model_holder import ServedModel
+from service.schemas import ModelPublic
+
+router = APIRouter(tags=["operations"])
+
+
+def model_public(served: ServedModel) -> ModelPublic:
+    info = getattr(served.ranker, "info", {}) or {}
+    return ModelPublic(
+        model_version=served.version,
+        heuristic=served.is_heuristic,
+        trained_at=datetime.fromtimestamp(served.trained_at, UTC) if served.trained_at else None,
+        run_id=served.run_id,
+        objective=getattr(served.ranker, "objective", None),
+        feature_schema_version=getattr(served.ranker, "schema_version", None),
+        metrics=served.metrics,
+        problem=served.problem or (info.get("problem") if isinstance(info, dict) else None),
+    )
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(engine: EngineDep, served: ServedModelDep, response: Response) -> dict[str, object]:
+    """Ready when the database answers; says whether a model or the heuristic serves."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # report, don't crash
+        database = f"unavailable ({type(exc).__name__})"
+        response.status_code = 503
+    return {"status": "ready" if database == "ok" else "not ready", "database": database,
+            "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem}
+
+
+@router.get("/metrics")
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/model", response_model=ModelPublic)
+def get_model(principal: PrincipalDep, served: ServedModelDep) -> ModelPublic:
+    return model_public(served)
+
+
+@router.post("/v1/admin/reload", response_model=ModelPublic)
+async def reload_model(principal: AdminDep, holder: HolderDep, metrics: MetricsDep) -> ModelPublic:
+    """Load the current champion and swap it in; requests in flight keep their model."""
+    fresh = await run_in_threadpool(holder.reload)
+    metrics.set_model(fresh.version)
+    return model_public(fresh)

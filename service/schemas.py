@@ -1,0 +1,143 @@
+"""Request and response bodies, named by role (XBase, XUpsert, XPublic).
+
+The field names are the CRM-facing interface (SPEC): keep them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from model.constants import MAX_STAGE, MIN_STAGE
+
+GoalName = Literal["job_search", "skill_building", "business_growth", "career_support"]
+EventType = Literal["touch", "message", "meeting", "give", "ask", "intro", "referral"]
+Direction = Literal["out", "in"]
+ActionType = Literal["ask", "give_first", "warm_up"]
+Stage = Field(default=None, ge=MIN_STAGE, le=MAX_STAGE, description="1 student ... 7 executive")
+MAX_EVENTS_PER_BATCH = 10_000
+MAX_CONTACTS_PER_BATCH = 10_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OwnerBase(Strict):
+    career_stage: int | None = Stage
+    industry: str | None = None
+    goal: GoalName
+    target_industries: list[str] = Field(default_factory=list)
+    target_companies: list[str] = Field(default_factory=list)
+
+
+class OwnerUpsert(OwnerBase):
+    pass
+
+
+class OwnerPublic(OwnerBase):
+    owner_id: str
+
+
+class ContactBase(Strict):
+    name: str | None = Field(default=None, description="PII: stored, never logged")
+    company: str | None = None
+    industry: str | None = None
+    title: str | None = None
+    career_stage: int | None = Stage
+    tags: list[str] = Field(default_factory=list)
+    mutual_connections: int | None = Field(default=None, ge=0)
+    do_not_recommend: bool = False
+
+
+class ContactUpsert(ContactBase):
+    pass
+
+
+class ContactItem(ContactBase):
+    contact_id: str = Field(min_length=1)
+
+
+class ContactBatch(Strict):
+    contacts: list[ContactItem] = Field(max_length=MAX_CONTACTS_PER_BATCH)
+
+
+class ContactPublic(ContactItem):
+    owner_id: str
+
+
+class UpsertResult(BaseModel):
+    upserted: int
+
+
+class EventIn(Strict):
+    event_id: str = Field(min_length=1)
+    owner_id: str = Field(min_length=1)
+    contact_id: str = Field(min_length=1)
+    occurred_at: AwareDatetime
+    type: EventType
+    direction: Direction
+    useful: bool | None = None
+
+
+class EventBatch(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class EventBatchResult(BaseModel):
+    inserted: int
+    duplicates: int
+
+
+FeedbackOutcome = Literal["contacted", "intro_made", "useful", "not_useful", "ignored"]
+
+
+class FeedbackIn(Strict):
+    recommendation_id: str | None = None
+    owner_id: str = Field(min_length=1)
+    contact_id: str = Field(min_length=1)
+    outcome: FeedbackOutcome
+    occurred_at: AwareDatetime | None = None
+    event_id: str | None = Field(default=None, description="The intro/referral event this judges, if any")
+
+
+class FeedbackResult(BaseModel):
+    feedback_id: int
+
+
+class ActionPublic(BaseModel):
+    type: ActionType
+    reason: str
+
+
+class RecommendationItem(BaseModel):
+    recommendation_id: str
+    contact_id: str
+    rank: int
+    probability: float
+    reasons: list[str]
+    action: ActionPublic
+
+
+class RecommendationsPublic(BaseModel):
+    owner_id: str
+    as_of: AwareDatetime
+    model_version: str
+    goal: GoalName
+    recommendations: list[RecommendationItem]
+
+
+class ModelPublic(BaseModel):
+    model_version: str
+    heuristic: bool
+    trained_at: AwareDatetime | None = None
+    run_id: str | None = None
+    objective: str | None = None
+    feature_schema_version: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    problem: str | None = None
+
+
+class Deleted(BaseModel):
+    deleted: bool = True

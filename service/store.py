@@ -1,0 +1,117 @@
+"""Writes behind the data endpoints, each in one transaction.
+
+Every function takes an open write connection and raises a domain error before
+anything is committed, so an error leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from model.constants import CONTACT_ID, OWNER_ID
+from service.aggregate_store import fold_events
+from service.errors import InvalidInputError, NotFoundError
+from service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
+from service.serving_tables import Feedback, ServedRecommendation
+from service.tables import Contact, Event, Owner, utc_now
+
+
+def _insert(conn: Connection, table):  # noqa: ANN001, ANN202 - dialect-specific insert
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def require_owner(conn: Connection, tenant_id: int, owner_id: str) -> None:
+    found = conn.execute(select(Owner.owner_id).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id))
+    if found.first() is None:
+        raise NotFoundError("owner", owner_id)
+
+
+def upsert_owner(conn: Connection, tenant_id: int, owner_id: str, body: OwnerUpsert) -> None:
+    values = {"tenant_id": tenant_id, "owner_id": owner_id, "updated_at": utc_now(), **body.model_dump()}
+    stmt = _insert(conn, Owner.__table__).values(values)
+    update = {k: stmt.excluded[k] for k in values if k not in ("tenant_id", "owner_id")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "owner_id"], set_=update))
+
+
+def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: list[ContactItem]) -> int:
+    require_owner(conn, tenant_id, owner_id)
+    seen: dict[str, dict] = {}
+    for item in contacts:
+        seen[item.contact_id] = {"tenant_id": tenant_id, "owner_id": owner_id, **item.model_dump()}
+    if not seen:
+        return 0
+    stmt = _insert(conn, Contact.__table__)
+    update = {k: stmt.excluded[k] for k in next(iter(seen.values())) if k not in ("tenant_id", "owner_id", "contact_id")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "owner_id", "contact_id"], set_=update),
+                 list(seen.values()))
+    return len(seen)
+
+
+def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn]) -> None:
+    wanted = sorted({(e.owner_id, e.contact_id) for e in events})
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(wanted), 400):
+        query = select(Contact.owner_id, Contact.contact_id).where(
+            Contact.tenant_id == tenant_id,
+            tuple_(Contact.owner_id, Contact.contact_id).in_(wanted[start:start + 400]))
+        found.update((r.owner_id, r.contact_id) for r in conn.execute(query))
+    for i, e in enumerate(events):
+        if (e.owner_id, e.contact_id) not in found:
+            raise InvalidInputError(i, "contact_id", f"unknown contact for owner (events[{i}]): upsert the "
+                                    "owner and contact before sending its events")
+
+
+def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tuple[int, int]:
+    """Insert new events (idempotent on event_id) and fold them into the aggregates."""
+    _check_contacts_exist(conn, tenant_id, events)
+    unique = {e.event_id: e for e in reversed(events)}  # first occurrence of an id wins
+    rows = [{"tenant_id": tenant_id, "event_id": e.event_id, "owner_id": e.owner_id, "contact_id": e.contact_id,
+             "occurred_at": e.occurred_at.timestamp(), "type": e.type, "direction": e.direction,
+             "useful": e.useful} for e in unique.values()]
+    stmt = _insert(conn, Event.__table__).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+    stmt = stmt.returning(Event.__table__.c.event_id)
+    inserted_ids: set[str] = set()
+    for start in range(0, len(rows), 2000):
+        inserted_ids.update(r[0] for r in conn.execute(stmt, rows[start:start + 2000]))
+    fresh = pd.DataFrame([r for r in rows if r["event_id"] in inserted_ids])
+    if not fresh.empty:
+        fold_events(conn, tenant_id, fresh[[OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful"]])
+    return len(inserted_ids), len(events) - len(inserted_ids)
+
+
+def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
+    contact = conn.execute(select(Contact.contact_id).where(
+        Contact.tenant_id == tenant_id, Contact.owner_id == body.owner_id, Contact.contact_id == body.contact_id))
+    if contact.first() is None:
+        raise NotFoundError("contact", body.contact_id)
+    if body.recommendation_id is not None:
+        served = conn.execute(select(ServedRecommendation.contact_id).where(
+            ServedRecommendation.tenant_id == tenant_id,
+            ServedRecommendation.recommendation_id == body.recommendation_id)).first()
+        if served is None or served.contact_id != body.contact_id:
+            raise InvalidInputError(None, "recommendation_id", "unknown recommendation_id for this contact")
+    useful = {"useful": True, "intro_made": True, "not_useful": False}.get(body.outcome)
+    when = body.occurred_at.timestamp() if body.occurred_at else time.time()
+    result = conn.execute(Feedback.__table__.insert().values(
+        tenant_id=tenant_id, owner_id=body.owner_id, contact_id=body.contact_id,
+        recommendation_id=body.recommendation_id, outcome=body.outcome, useful=useful,
+        event_id=body.event_id, occurred_at=when).returning(Feedback.__table__.c.id))
+    return int(result.scalar_one())
+
+
+def delete_owner(conn: Connection, tenant_id: int, owner_id: str) -> None:
+    """Erase an owner and, by cascade, every contact, event, aggregate and log row of theirs."""
+    require_owner(conn, tenant_id, owner_id)
+    conn.execute(delete(Owner.__table__).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id))
+
+
+def delete_contact(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
+    table = Contact.__table__
+    result = conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.owner_id == owner_id,
+                                              table.c.contact_id == contact_id))
+    if result.rowcount == 0:
+        raise NotFoundError("contact", contact_id)
