@@ -82,7 +82,7 @@ TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
     "company_match": lambda v, r: "They work at a company you are targeting" if v == 1 else None,
     "goal_relevance": lambda v, r: "A strong fit for your current goal" if v > 0 else None,
 }
-SAME_REASON = {"stage_2_3_ahead": "stage_gap"}
+SAME_REASON = {"stage_2_3_ahead": "stage_gap", "warmth_180d": "events_365d", "warmth_30d": "events_90d"}
 
 
 def reason_sentence(feature: str, row: pd.Series) -> str | None:

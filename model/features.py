@@ -119,7 +119,7 @@ def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.Data
     Unknown attributes stay NaN. ``goal`` overrides every owner's stored goal
     (the endpoint's ``goal`` parameter).
     """
-    frame = pairs[[OWNER_ID, CONTACT_ID]].merge(
+    frame = pairs[[OWNER_ID, CONTACT_ID]].astype(str).merge(
         _owner_columns(owners), on=OWNER_ID, how="left", sort=False
     ).merge(_contact_columns(contacts), on=[OWNER_ID, CONTACT_ID], how="left", sort=False)
     if goal is not None:

@@ -108,7 +108,8 @@ def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairSt
     """Every stored state of one owner (the recommend path: one indexed range read)."""
     query = select(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id)
     rows = conn.execute(query).all()
-    pairs = pd.DataFrame({OWNER_ID: [r.owner_id for r in rows], CONTACT_ID: [r.contact_id for r in rows]})
+    pairs = pd.DataFrame({OWNER_ID: pd.Series([r.owner_id for r in rows], dtype=object),
+                          CONTACT_ID: pd.Series([r.contact_id for r in rows], dtype=object)})
     return _states_of(pairs, rows)
 
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 
 from service.db import get_engine
 from service.errors import AuthError, InvalidInputError, NotFoundError
@@ -29,7 +30,8 @@ log = logging.getLogger("introrank.http")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
-    app.state.engine = get_engine(settings)
+    if getattr(app.state, "engine", None) is None:
+        app.state.engine = get_engine(settings)
     holder = ModelHolder(settings)
     holder.reload()
     app.state.model_holder = holder
@@ -39,11 +41,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     holder.stop()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The app; ``engine`` overrides the configured database (tests pin a schema this way)."""
     app = FastAPI(title="introrank", version="0.1.0", lifespan=lifespan, docs_url=None,
                   description="Who should I contact next? Ranked, explained contacts for any CRM.")
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
+    app.state.engine = engine
     for router in (data.router, recommendations.router, ops.router):
         app.include_router(router)
     _add_docs(app)

@@ -127,6 +127,9 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     contacts = load_contacts(conn, tenant_id, owner_id)
     features, rows, idx = candidate_features(states, owner, contacts, at, goal)
     impressions = impressions[idx]
+    chosen_goal = goal or str(owner["goal"].iloc[0])
+    if features.empty:
+        return RecommendationList(owner_id, at, served.version, chosen_goal, [])
     probability = served.ranker.predict_proba(features)
     chosen = rerank(probability, rows["company"].to_numpy(object), rows["do_not_recommend"].fillna(False).to_numpy(bool),
                     features["days_since_last_ask"].to_numpy(), k, policy, impressions)
@@ -138,7 +141,6 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
         action = suggest_action(features.iloc[i])
         items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
                                     float(probability[i]), why, action.type, action.reason))
-    chosen_goal = goal or str(owner["goal"].iloc[0])
     return RecommendationList(owner_id, at, served.version, chosen_goal, items)
 
 

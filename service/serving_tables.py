@@ -16,11 +16,13 @@ from service.tables import Base, BigIntId, utc_now
 
 
 
-def _contact_fk() -> ForeignKeyConstraint:
+def _contact_fk(table: str) -> ForeignKeyConstraint:
+    """Named explicitly: the naming convention's name would pass PostgreSQL's 63-char limit."""
     return ForeignKeyConstraint(
         ["tenant_id", "owner_id", "contact_id"],
         ["contacts.tenant_id", "contacts.owner_id", "contacts.contact_id"],
         ondelete="CASCADE",
+        name=f"fk_{table}_contact",
     )
 
 
@@ -32,7 +34,7 @@ class PairAggregate(Base):
     """
 
     __tablename__ = "pair_aggregates"
-    __table_args__ = (_contact_fk(),)
+    __table_args__ = (_contact_fk("pair_aggregates"),)
 
     tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(), primary_key=True)
@@ -49,7 +51,7 @@ class ServedRecommendation(Base):
     """One item of a served list: what feedback joins to and what impressions count."""
 
     __tablename__ = "served_recommendations"
-    __table_args__ = (_contact_fk(), Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"))
+    __table_args__ = (_contact_fk("served_recommendations"), Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"))
 
     recommendation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     list_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -66,7 +68,7 @@ class Feedback(Base):
     """The outcome of a recommendation as the CRM reports it."""
 
     __tablename__ = "feedback"
-    __table_args__ = (_contact_fk(), Index("ix_feedback_owner_contact", "tenant_id", "owner_id", "contact_id"))
+    __table_args__ = (_contact_fk("feedback"), Index("ix_feedback_owner_contact", "tenant_id", "owner_id", "contact_id"))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(Integer)

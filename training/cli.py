@@ -163,5 +163,31 @@ def evaluate(
     typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
 
 
+@keys_app.command("create")
+def keys_create(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    admin: Annotated[bool, typer.Option(help="Allow /v1/admin/* endpoints.")] = False,
+) -> None:
+    """Create an API key; it is printed once, alone on stdout, and only its hash is stored."""
+    from service.auth import create_api_key
+    from service.db import get_engine
+    from service.settings import get_settings
+
+    typer.echo(create_api_key(get_engine(get_settings()), tenant, admin))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (the champion model, or the heuristic until one exists)."""
+    import uvicorn
+
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -27,7 +27,7 @@ def _contact_fk(table: str) -> sa.ForeignKeyConstraint:
         ["tenant_id", "owner_id", "contact_id"],
         ["contacts.tenant_id", "contacts.owner_id", "contacts.contact_id"],
         ondelete="CASCADE",
-        name=f"fk_{table}_tenant_id_owner_id_contact_id_contacts",
+        name=f"fk_{table}_contact",
     )
 
 

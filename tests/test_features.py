@@ -1,0 +1,125 @@
+"""The feature definitions: point-in-time correctness, values, and the mergeable state."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.aggregates import SCALAR_FIELDS, merge_scalars, pair_scalars, prune_recent, window_stats
+from model.events import SECONDS_PER_DAY, EventArrays
+from model.features import FEATURE_NAMES, static_features
+from training.snapshots import SnapshotConfig, build_snapshots, parse_positive
+
+T0 = pd.Timestamp("2025-01-01", tz="UTC").timestamp()
+DAY = SECONDS_PER_DAY
+
+
+def _owners(goal="job_search"):
+    return pd.DataFrame({"owner_id": ["o1"], "career_stage": ["2"], "industry": ["tech"], "goal": [goal],
+                         "target_industries": ["finance"], "target_companies": ["Acme"]})
+
+
+def _contacts():
+    return pd.DataFrame({"owner_id": ["o1", "o1"], "contact_id": ["c1", "c2"], "company": ["Acme", ""],
+                         "industry": ["finance", "retail"], "title": ["", ""], "career_stage": ["4", ""]})
+
+
+def _event(i, contact, day, kind="message", direction="out", useful=""):
+    return {"event_id": f"e{i}", "owner_id": "o1", "contact_id": contact, "occurred_at": T0 + day * DAY,
+            "type": kind, "direction": direction, "useful": useful}
+
+
+def _history():
+    rows = [_event(i, "c1", d, "message", "out" if i % 2 else "in") for i, d in enumerate(range(0, 200, 10))]
+    rows += [_event(100, "c2", 5, "ask"), _event(101, "c2", 6, "give"), _event(102, "c2", 7, "ask")]
+    return pd.DataFrame(rows)
+
+
+CUT = T0 + 120 * DAY
+
+
+def _at(cut, events):
+    snaps = build_snapshots(events, _owners(), _contacts(), SnapshotConfig(), cuts=[cut])
+    return snaps.set_index("contact_id")
+
+
+def test_future_events_do_not_leak_into_features():
+    base = _history()
+    future = pd.DataFrame([_event(900 + i, c, 121 + i, k, d) for i, (c, k, d) in enumerate(
+        [("c2", "meeting", "in"), ("c2", "referral", "in"), ("c1", "ask", "out"), ("c2", "give", "out")])])
+    without = _at(CUT, base)
+    with_future = _at(CUT, pd.concat([base, future], ignore_index=True))
+    pd.testing.assert_frame_equal(without[list(FEATURE_NAMES)], with_future[list(FEATURE_NAMES)])
+    # ...while the label does see the future referral of c2:
+    assert without.loc["c2", "label"] == 0 and with_future.loc["c2", "label"] == 1
+
+
+def test_event_exactly_at_cut_is_not_a_feature():
+    at_cut = pd.DataFrame([_event(999, "c2", 120, "meeting", "in")])
+    before = _at(CUT, _history())
+    after = _at(CUT, pd.concat([_history(), at_cut], ignore_index=True))
+    assert np.isnan(before.loc["c2", "days_since_last_meeting"])
+    assert np.isnan(after.loc["c2", "days_since_last_meeting"])
+    assert after.loc["c2", "days_since_last_event"] == before.loc["c2", "days_since_last_event"]
+
+
+def test_hand_checked_values():
+    f = _at(CUT, _history())
+    c1, c2 = f.loc["c1"], f.loc["c2"]
+    assert c1["days_since_last_event"] == pytest.approx(10.0)  # last event on day 110
+    assert c1["events_30d"] == 3  # days 90, 100, 110
+    assert c1["tie_age_days"] == pytest.approx(120.0)
+    assert c2["give_ask_balance"] == -1
+    assert c2["days_since_last_ask"] == pytest.approx(113.0)
+    assert c2["asks_90d"] == 0
+    assert c1["stage_gap"] == 2 and c1["stage_2_3_ahead"] == 1
+    assert c1["industry_match"] == 1 and c1["company_match"] == 1
+    assert np.isnan(c2["stage_gap"]) and np.isnan(c2["company_match"])  # unknown stays unknown
+    # c1 answers every outbound message within 10 days, not within 7: responsiveness stays at the prior side
+    assert 0 < c1["responsiveness"] < 0.5
+
+
+def test_goal_override_changes_goal_features_only():
+    contacts = _contacts().assign(career_stage=["3", ""])  # one stage ahead: no mentor bonus
+    pairs = contacts[["owner_id", "contact_id"]]
+    job = static_features(pairs, _owners("job_search"), contacts)
+    mentor = static_features(pairs, _owners("job_search"), contacts, goal="skill_building")
+    assert (job["goal_job_search"] == 1).all() and (mentor["goal_skill_building"] == 1).all()
+    assert job.loc[0, "goal_relevance"] != mentor.loc[0, "goal_relevance"]
+    pd.testing.assert_series_equal(job["stage_gap"], mentor["stage_gap"])
+
+
+def _random_events(rng, n, n_pairs):
+    return EventArrays.build(rng.integers(0, n_pairs, n), T0 + rng.uniform(0, 400, n) * DAY,
+                             rng.integers(0, 7, n), rng.integers(0, 2, n),
+                             rng.choice([np.nan, 0.0, 1.0], n))
+
+
+def test_merged_state_equals_state_of_all_events_in_any_order():
+    rng = np.random.default_rng(0)
+    events = _random_events(rng, 3000, 40)
+    whole = pair_scalars(events, 40)
+    split = rng.random(len(events)) < 0.5  # a random half arrives "late"
+    merged = merge_scalars(pair_scalars(events.take(split), 40), pair_scalars(events.take(~split), 40))
+    for field in SCALAR_FIELDS:
+        np.testing.assert_allclose(merged[field], whole[field], rtol=1e-9, equal_nan=True, err_msg=field)
+
+
+def test_pruned_recent_events_answer_windows_exactly():
+    rng = np.random.default_rng(1)
+    events = _random_events(rng, 3000, 40)
+    scalars = pair_scalars(events, 40)
+    recent = prune_recent(events, scalars["last_ts"])
+    assert len(recent) < len(events)
+    later = np.nanmax(scalars["last_ts"]) + 3 * DAY
+    full, pruned = window_stats(events, later, 40), window_stats(recent, later, 40)
+    for name in full:
+        np.testing.assert_array_equal(full[name], pruned[name], err_msg=name)
+
+
+def test_parse_positive():
+    assert parse_positive("intro,referral") == (("intro", None), ("referral", None))
+    assert parse_positive("message:in") == (("message", "in"),)
+    with pytest.raises(ValueError, match="unknown event type 'lunch'"):
+        parse_positive("lunch")
+    with pytest.raises(ValueError, match="direction"):
+        parse_positive("message:sideways")

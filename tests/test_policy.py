@@ -1,0 +1,66 @@
+"""Explanations, actions and re-ranking: the words and rules a person sees."""
+
+import numpy as np
+import pandas as pd
+
+from model.actions import ASK_ACTION, GIVE_FIRST, WARM_UP, suggest_action
+from model.explain import top_reasons
+from model.features import FEATURE_NAMES
+from model.rerank import RerankPolicy, rerank
+
+
+def _row(**values):
+    base = dict.fromkeys(FEATURE_NAMES, 0.0)
+    base.update(days_since_last_event=9.0, warmth_30d=3.0, events_90d=4, events_365d=10, give_ask_balance=0)
+    base.update(values)
+    return pd.Series(base)
+
+
+def test_reasons_follow_contributions_with_real_values():
+    frame = pd.DataFrame([_row(stage_gap=2.0, stage_2_3_ahead=1.0, asks_90d=3.0, give_ask_balance=-3.0)])
+    contrib = np.zeros((1, len(FEATURE_NAMES) + 1))
+    names = list(FEATURE_NAMES)
+    contrib[0, names.index("days_since_last_event")] = 0.9
+    contrib[0, names.index("stage_2_3_ahead")] = 0.5
+    contrib[0, names.index("stage_gap")] = 0.4  # same sentence as the flag: said once
+    contrib[0, names.index("asks_90d")] = 0.3
+    contrib[0, names.index("warmth_30d")] = -1.0  # pushes down: never a reason
+    reasons = top_reasons(frame, contrib)[0]
+    assert reasons == ["You last spoke 9 days ago", "They are 2 career stages ahead of you",
+                       "You have asked 3 times in 90 days without giving"]
+
+
+def test_heuristic_reasons_without_contributions():
+    reasons = top_reasons(pd.DataFrame([_row()]), None)[0]
+    assert "You last spoke 9 days ago" in reasons
+
+
+def test_action_policy():
+    assert suggest_action(_row(give_ask_balance=-2)).type == GIVE_FIRST
+    assert "2 more times" in suggest_action(_row(give_ask_balance=-2)).reason
+    assert suggest_action(_row(days_since_last_event=200.0, warmth_30d=0.01)).type == WARM_UP
+    assert suggest_action(_row()).type == ASK_ACTION
+
+
+def test_rerank_rules():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    companies = np.array(["Acme", "acme ", "Acme", "", "", "Other"], dtype=object)
+    dnr = np.array([False, False, False, False, True, False])
+    last_ask = np.array([np.nan, np.nan, np.nan, 5.0, np.nan, 40.0])
+    chosen = rerank(scores, companies, dnr, last_ask, k=5, policy=RerankPolicy(max_per_company=2))
+    # third Acme dropped, contact 3 cooling down after an ask, 4 is do-not-recommend
+    assert chosen.tolist() == [0, 1, 5]
+
+
+def test_empty_company_is_not_one_company():
+    chosen = rerank(np.array([0.9, 0.8, 0.7]), np.array(["", None, ""], dtype=object), np.zeros(3, bool),
+                    np.full(3, np.nan), k=3, policy=RerankPolicy(max_per_company=1))
+    assert chosen.tolist() == [0, 1, 2]
+
+
+def test_impressions_sink_a_contact():
+    scores = np.array([0.5, 0.45])
+    plain = rerank(scores, np.array(["", ""], dtype=object), np.zeros(2, bool), np.full(2, np.nan), k=2)
+    shown = rerank(scores, np.array(["", ""], dtype=object), np.zeros(2, bool), np.full(2, np.nan), k=2,
+                   unanswered_impressions=np.array([3.0, 0.0]))
+    assert plain.tolist() == [0, 1] and shown.tolist() == [1, 0]

@@ -1,0 +1,223 @@
+"""The service through real HTTP on SQLite and PostgreSQL: tenancy, ingestion, recommendations."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import MetaData, select
+
+from model.features import FEATURE_NAMES
+from model.rerank import rerank
+from service.aggregate_store import load_owner_states
+from service.app import create_app
+from service.auth import create_api_key
+from service.recommend import candidate_features, load_contacts, load_owner
+from service.settings import Settings
+from servicekit import live_server, load_through_api
+from training.datasets import load_csv_dir
+from training.pipeline import run_training
+from training.simulate import simulate_network, write_network
+from training.snapshots import SnapshotConfig, build_snapshots
+
+T_SPLIT = pd.Timestamp("2025-09-28", tz="UTC").timestamp()  # a cut on the 30-day grid
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("tiny")
+    write_network(simulate_network(n_owners=4, seed=11, months=12), folder)
+    return load_csv_dir(folder)
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory, tiny) -> Settings:
+    """A tracking store with a registered champion trained on the tiny network."""
+    folder = tmp_path_factory.mktemp("mlstore")
+    settings = Settings(data_dir=folder)
+    outcome = run_training(tiny, settings)
+    assert outcome.decision is not None and outcome.decision.promoted
+    return settings
+
+
+def _client(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+@pytest.fixture
+def served(engine, model_store):
+    """(base_url, tenant-A client, tenant-B client, admin client, engine) with a champion loaded."""
+    app = create_app(Settings(data_dir=model_store.data_dir), engine=engine)
+    keys = [create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-b"),
+            create_api_key(engine, "tenant-a", admin=True)]
+    with live_server(app) as base:
+        clients = [_client(base, k) for k in keys]
+        yield base, *clients, engine
+        for c in clients:
+            c.close()
+
+
+def _rows(engine, owner_id: str) -> dict[str, int]:
+    metadata = MetaData()
+    metadata.reflect(engine)
+    counts = {}
+    with engine.connect() as conn:
+        for name, table in metadata.tables.items():
+            if "owner_id" in table.c:
+                counts[name] = len(conn.execute(select(table).where(table.c.owner_id == owner_id)).all())
+    return counts
+
+
+def test_auth_errors(served):
+    base, a, *_ = served
+    assert httpx.get(f"{base}/v1/owners/o0/recommendations").status_code == 401
+    wrong = httpx.get(f"{base}/v1/owners/o0/recommendations", headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 401 and wrong.json() == {"detail": "invalid API key"}
+    assert a.post("/v1/admin/reload").status_code == 403
+
+
+def test_tenant_isolation_both_ways(served, tiny):
+    _, a, b, _, _ = served
+    load_through_api(a, tiny)
+    assert a.get("/v1/owners/o0/recommendations").status_code == 200
+    other = b.get("/v1/owners/o0/recommendations")
+    assert other.status_code == 404 and other.json() == {"detail": "owner not found"}
+    assert b.delete("/v1/owners/o0/contacts/c0000").status_code == 404
+    assert b.delete("/v1/owners/o0").status_code == 404
+    b.put("/v1/owners/o0", json={"goal": "job_search"}).raise_for_status()  # B's own o0
+    assert b.get("/v1/owners/o0/recommendations").json()["recommendations"] == []
+    assert len(a.get("/v1/owners/o0/recommendations").json()["recommendations"]) > 0
+
+
+def test_event_batches_are_idempotent_and_all_or_nothing(served, tiny, db_snapshot):
+    _, a, _, _, engine = served
+    load_through_api(a, tiny, before=T_SPLIT)
+    later = tiny.events[tiny.events["occurred_at"] >= T_SPLIT].head(50)
+    from servicekit import event_items
+
+    items = event_items(later)
+    first = a.post("/v1/events", json={"events": items})
+    assert first.json() == {"inserted": 50, "duplicates": 0}
+    assert a.post("/v1/events", json={"events": items}).json() == {"inserted": 0, "duplicates": 50}
+    before = db_snapshot(engine)
+    fresh = event_items(tiny.events[tiny.events["occurred_at"] >= T_SPLIT].iloc[50:60])
+    naive = [*fresh[:5], {**fresh[5], "occurred_at": "2025-10-01T10:00:00"}, *fresh[6:]]
+    bad = a.post("/v1/events", json={"events": naive})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "events", 5, "occurred_at"]
+    unknown = [*fresh[:3], {**fresh[3], "contact_id": "nobody"}]
+    bad = a.post("/v1/events", json={"events": unknown})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", 3, "contact_id"]
+    assert db_snapshot(engine) == before
+
+
+def test_online_features_equal_offline_features(served, tiny):
+    """Parity: events posted out of order through the API, then features at the cut."""
+    _, a, _, _, engine = served
+    load_through_api(a, tiny, before=T_SPLIT, shuffle_seed=3, batch=700)
+    offline = build_snapshots(tiny.events, tiny.owners, tiny.contacts, SnapshotConfig(), cuts=[T_SPLIT])
+    with engine.connect() as conn:
+        tenant_id = conn.exec_driver_sql("SELECT id FROM tenants WHERE name = 'tenant-a'").scalar_one()
+        for owner_id in tiny.owners["owner_id"]:
+            states = load_owner_states(conn, tenant_id, owner_id)
+            online, rows, _ = candidate_features(states, load_owner(conn, tenant_id, owner_id),
+                                                 load_contacts(conn, tenant_id, owner_id), T_SPLIT, None)
+            online = online.set_axis(rows["contact_id"]).sort_index()
+            expected = offline[offline["owner_id"] == owner_id].set_index("contact_id").sort_index()
+            assert list(online.index) == list(expected.index)
+            np.testing.assert_allclose(online[list(FEATURE_NAMES)].to_numpy(),
+                                       expected[list(FEATURE_NAMES)].to_numpy(), rtol=1e-7, atol=1e-9)
+
+
+def test_as_of_equals_offline_ranking(served, tiny, model_store):
+    _, a, _, _, _ = served
+    load_through_api(a, tiny)
+    from training.registry import configure_tracking, load_champion
+
+    ranker = load_champion(configure_tracking(model_store)).ranker
+    offline = build_snapshots(tiny.events, tiny.owners, tiny.contacts, SnapshotConfig(), cuts=[T_SPLIT])
+    for owner_id in tiny.owners["owner_id"]:
+        rows = offline[offline["owner_id"] == owner_id].reset_index(drop=True)
+        contacts = rows[["contact_id"]].merge(tiny.contacts, on="contact_id", how="left")
+        chosen = rerank(ranker.predict_proba(rows[list(FEATURE_NAMES)]), contacts["company"].to_numpy(object),
+                        contacts["do_not_recommend"].eq("true").to_numpy(), rows["days_since_last_ask"].to_numpy(),
+                        k=10)
+        body = a.get(f"/v1/owners/{owner_id}/recommendations",
+                     params={"as_of": pd.Timestamp(T_SPLIT, unit="s", tz="UTC").isoformat(), "k": 10}).json()
+        assert [r["contact_id"] for r in body["recommendations"]] == rows["contact_id"].iloc[chosen].tolist()
+
+
+def test_recommendation_body(served, tiny):
+    _, a, _, _, _ = served
+    load_through_api(a, tiny)
+    body = a.get("/v1/owners/o1/recommendations", params={"k": 5}).json()
+    assert set(body) >= {"owner_id", "as_of", "model_version", "recommendations"}
+    assert body["model_version"] != "heuristic"
+    items = body["recommendations"]
+    assert [r["rank"] for r in items] == list(range(1, len(items) + 1)) and 0 < len(items) <= 5
+    companies = tiny.contacts.set_index("contact_id").loc[[r["contact_id"] for r in items], "company"]
+    assert companies[companies != ""].value_counts().max() <= 2
+    for item in items:
+        assert 0.0 <= item["probability"] <= 1.0
+        assert 1 <= len(item["reasons"]) <= 3 and all(isinstance(s, str) and s for s in item["reasons"])
+        assert item["action"]["type"] in {"ask", "give_first", "warm_up"} and item["action"]["reason"]
+    goal = a.get("/v1/owners/o1/recommendations", params={"k": 5, "goal": "career_support"}).json()
+    assert goal["goal"] == "career_support"
+
+
+def test_erasure_leaves_no_row_behind(served, tiny):
+    _, a, _, _, engine = served
+    load_through_api(a, tiny)
+    a.get("/v1/owners/o2/recommendations").raise_for_status()  # served-list rows too
+    contact = tiny.contacts[tiny.contacts["owner_id"] == "o1"]["contact_id"].iloc[0]
+    assert a.delete(f"/v1/owners/o1/contacts/{contact}").status_code == 200
+    assert a.delete(f"/v1/owners/o1/contacts/{contact}").status_code == 404
+    assert sum(_rows(engine, "o2").values()) > 0
+    assert a.delete("/v1/owners/o2").json() == {"deleted": True}
+    assert _rows(engine, "o2") == dict.fromkeys(_rows(engine, "o2"), 0)
+    assert a.get("/v1/owners/o2/recommendations").status_code == 404
+
+
+def test_reload_under_concurrent_requests_has_no_errors(served, tiny):
+    _, a, _, admin, _ = served
+    load_through_api(a, tiny)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            statuses.append(a.get("/v1/owners/o3/recommendations", params={"k": 5}).status_code)
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for _ in range(3):
+        assert admin.post("/v1/admin/reload").status_code == 200
+    stop.set()
+    for w in workers:
+        w.join()
+    assert len(statuses) > 0 and set(statuses) == {200}
+
+
+def test_body_over_limit_is_413(served):
+    base, a, *_ = served
+    big = {"events": [{"event_id": "x" * 100}] * 600_000}
+    response = a.post("/v1/events", content=httpx.Request("POST", "/", json=big).content,
+                      headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
+    app = create_app(Settings(data_dir=tmp_path / "empty"), engine=sqlite_engine)
+    key = create_api_key(sqlite_engine, "solo")
+    with live_server(app) as base, _client(base, key) as client:
+        load_through_api(client, tiny)
+        body = client.get("/v1/owners/o0/recommendations").json()
+        assert body["model_version"] == "heuristic" and len(body["recommendations"]) > 0
+        ready = httpx.get(f"{base}/readyz").json()
+        assert ready["heuristic"] is True and "no champion" in ready["problem"]
+        assert client.get("/v1/model").json()["heuristic"] is True
