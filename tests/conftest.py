@@ -1,0 +1,139 @@
+"""Fixtures shared by every test module.
+
+Databases are real (SQLite files and a PostgreSQL schema), never mocks, and
+isolated per test so ``pytest -n 2`` workers never share a file or a schema:
+- ``settings``: a fresh ``Settings`` whose data directory is the test's tmp_path.
+- ``sqlite_engine``: a migrated SQLite file database in tmp_path.
+- ``pg_engine``: a migrated PostgreSQL schema ``t_<uuid>`` dropped afterwards;
+  skips without a server unless ``INTRORANK_REQUIRE_POSTGRES=1`` (then fails).
+- ``engine``: the same test once on each backend.
+- ``write_csv``: write a list of dicts as a CSV file in tmp_path.
+- ``db_snapshot``: every row of every table, to prove a failed write left no trace.
+- ``tiny`` (session): a small simulated network loaded as a ``Dataset``.
+- ``model_store`` (session): settings of a temp MLflow store holding a champion trained on ``tiny``.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, MetaData, create_engine, select, text
+from sqlalchemy.exc import OperationalError
+
+from service import settings as settings_module
+from service.db import dispose_engines, make_engine
+from service.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointing at tmp_path, with the cached settings and engines cleared."""
+    monkeypatch.setenv("INTRORANK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("INTRORANK_DATABASE_URL", raising=False)
+    settings_module.get_settings.cache_clear()
+    yield settings_module.get_settings()
+    settings_module.get_settings.cache_clear()
+    dispose_engines()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A fresh SQLite file database, migrated to head."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh PostgreSQL schema (tables and alembic_version in it), dropped afterwards."""
+    config = Settings()
+    admin = create_engine(config.test_postgres_url, connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        admin.dispose()
+        reason = f"PostgreSQL unreachable at {config.test_postgres_url}: {exc.orig}"
+        if config.require_postgres:
+            pytest.fail(f"{reason} (INTRORANK_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    schema = f"t_{uuid.uuid4().hex}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(config.test_postgres_url, schema=schema)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The test runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    """``write_csv("events.csv", rows, columns=None)`` -> path; columns default to the
+    first row's keys, missing values are written as empty cells."""
+
+    def write(name: str, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
+        path = tmp_path / name
+        header = columns or (list(rows[0]) if rows else [])
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if row.get(k) is None else row[k] for k in header})
+        return path
+
+    return write
+
+
+@pytest.fixture
+def db_snapshot() -> Callable[[Engine], dict[str, list[tuple]]]:
+    """``db_snapshot(engine)`` -> {table: sorted rows} for every table in the database."""
+
+    def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as conn:
+            return {
+                name: sorted(conn.execute(select(table)).all(), key=repr)
+                for name, table in metadata.tables.items()
+            }
+
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    """Four simulated owners over twelve months, as the CSVs load."""
+    from training.datasets import load_csv_dir
+    from training.simulate import simulate_network, write_network
+
+    folder = tmp_path_factory.mktemp("tiny")
+    write_network(simulate_network(n_owners=4, seed=11, months=12), folder)
+    return load_csv_dir(folder)
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory, tiny) -> Settings:
+    """A temp tracking store with a registered champion trained on ``tiny``."""
+    from training.pipeline import run_training
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("mlstore"))
+    outcome = run_training(tiny, settings)
+    assert outcome.decision is not None and outcome.decision.promoted
+    return settings
