@@ -43,8 +43,14 @@ class HeuristicRanker:
     version = HEURISTIC_VERSION
     info: dict[str, object] = {}
 
+    def raw_score(self, features: pd.DataFrame) -> np.ndarray:
+        return warmest(features)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        return 1.0 - np.exp(-np.asarray(raw, dtype=float) / 10.0)
+
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return 1.0 - np.exp(-warmest(features) / 10.0)
+        return self.calibrate(self.raw_score(features))
 
     def contributions(self, features: pd.DataFrame) -> None:
         return None

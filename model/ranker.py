@@ -51,10 +51,12 @@ class IntroRanker:
             return np.empty(0)
         return np.asarray(self.booster.predict(x, raw_score=True, num_threads=self.num_threads))
 
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibrator.predict(raw) if raw.size else raw
+
     def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probability of a useful intro or referral within the horizon."""
-        raw = self.raw_score(features)
-        return self.calibrator.predict(raw) if raw.size else raw
+        return self.calibrate(self.raw_score(features))
 
     def contributions(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Per-feature contributions to the raw score, shape (n, n_features + 1 bias)."""

@@ -34,14 +34,20 @@ def rerank(
     k: int,
     policy: RerankPolicy = RerankPolicy(),
     unanswered_impressions: np.ndarray | None = None,
+    tiebreak: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Indices of the chosen contacts, best first (at most k)."""
+    """Indices of the chosen contacts, best first (at most k).
+
+    ``tiebreak`` (the model's raw score) orders equal scores: calibrated
+    probabilities are step functions, and ties must not fall to input order.
+    """
     adjusted = np.asarray(scores, dtype=float).copy()
     if unanswered_impressions is not None:
         adjusted *= impression_factor(unanswered_impressions, policy.impression_decay)
     cooling = np.nan_to_num(days_since_last_ask, nan=np.inf) < policy.ask_cooldown_days
     eligible = ~np.asarray(do_not_recommend, dtype=bool) & ~cooling
-    order = [i for i in np.argsort(-adjusted, kind="stable") if eligible[i]]
+    second = np.zeros_like(adjusted) if tiebreak is None else -np.asarray(tiebreak, dtype=float)
+    order = [i for i in np.lexsort((second, -adjusted)) if eligible[i]]
     chosen: list[int] = []
     per_company: dict[str, int] = {}
     for i in order:

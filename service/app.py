@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from service.db import get_engine
 from service.errors import AuthError, InvalidInputError, NotFoundError
+from service.jobs import JobRunner
 from service.model_holder import ModelHolder
 from service.observability import ServiceMetrics, configure_logging, request_id_var
 from service.routes import data, ops, recommendations
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
     app.state.engine = engine
-    for router in (data.router, recommendations.router, ops.router):
+    app.state.jobs = JobRunner()
+    for router in (data.router, recommendations.router, ops.router, __import__("service.routes.webhooks", fromlist=["router"]).router):  # noqa: E501
         app.include_router(router)
     _add_docs(app)
     _add_error_handlers(app)

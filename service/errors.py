@@ -14,12 +14,12 @@ class NotFoundError(LookupError):
 class InvalidInputError(ValueError):
     """Input that passed the schema but breaks a rule of the data (unknown contact ...)."""
 
-    def __init__(self, item: int | None, field: str, message: str) -> None:
+    def __init__(self, item: int | None, field: str, message: str, where: str = "body") -> None:
         super().__init__(message)
-        self.item, self.field, self.message = item, field, message
+        self.item, self.field, self.message, self.where = item, field, message, where
 
     def as_detail(self) -> list[dict[str, object]]:
-        loc: list[object] = ["body"] + ([self.item] if self.item is not None else []) + [self.field]
+        loc: list[object] = [self.where] + ([self.item] if self.item is not None else []) + [self.field]
         return [{"loc": loc, "msg": self.message, "type": "value_error"}]
 
 

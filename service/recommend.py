@@ -20,6 +20,7 @@ from model.aggregates import window_stats
 from model.constants import CONTACT_ID, OWNER_ID
 from model.explain import top_reasons
 from model.features import assemble, dynamic_features, static_features
+from model.keep_warm import AGE_DAYS, KeepWarm, keep_warm_list
 from model.rerank import RerankPolicy, rerank
 from service.aggregate_store import PairStates, load_owner_states, states_from_events
 from service.errors import NotFoundError
@@ -104,6 +105,9 @@ def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.Dat
     """Feature matrix of the owner's contacts with history, their contact rows, their state rows."""
     keep = ~np.isnan(states.scalars["last_ts"]) & states.pairs[CONTACT_ID].isin(contacts[CONTACT_ID]).to_numpy()
     idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(states.pairs[CONTACT_ID].to_numpy()[idx], kind="stable")]  # one canonical order
+    keep = np.zeros(len(keep), dtype=bool)
+    keep[idx] = True
     pairs = states.pairs.iloc[idx].reset_index(drop=True)
     scalars = {k: v[idx] for k, v in states.scalars.items()}
     remap = np.full(len(states.pairs), -1, dtype=np.int64)
@@ -116,6 +120,54 @@ def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.Dat
     return assemble(dynamic_features(scalars, windows, at), static), rows, idx
 
 
+def aged_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame, at: float,
+                  goal: str | None, days: float) -> pd.DataFrame:
+    """The same ties ``days`` later with no new events: what silence does to the features."""
+    return candidate_features(states, owner, contacts, at + days * 86400.0, goal)[0]
+
+
+def keep_warm(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
+              as_of: float | None = None) -> tuple[float, list[tuple[str, KeepWarm]]]:
+    owner = load_owner(conn, tenant_id, owner_id)
+    at = time.time() if as_of is None else as_of
+    states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
+        conn, tenant_id, owner_id, at)
+    contacts = load_contacts(conn, tenant_id, owner_id)
+    now, rows, _ = candidate_features(states, owner, contacts, at, None)
+    if now.empty:
+        return at, []
+    later = aged_features(states, owner, contacts, at, None, AGE_DAYS)
+    excluded = rows["do_not_recommend"].fillna(False).to_numpy(bool)
+    items = keep_warm_list(now, later, served.ranker.predict_proba(now), served.ranker.predict_proba(later), at, k,
+                           excluded)
+    return at, [(str(rows[CONTACT_ID].iloc[it.index]), it) for it in items]
+
+
+def rank_candidates(features: pd.DataFrame, rows: pd.DataFrame, served: ServedModel, k: int,
+                    policy: RerankPolicy = RerankPolicy(),
+                    impressions: np.ndarray | None = None) -> list[Recommendation]:
+    """Score, re-rank, explain the top k and pick each one's first action.
+
+    Shared by the stateful, as_of and stateless paths, so they cannot disagree.
+    Contributions (the expensive part) are computed for the chosen k only.
+    """
+    if features.empty:
+        return []
+    raw = served.ranker.raw_score(features)  # order by the raw score: calibration has flat steps
+    probability = served.ranker.calibrate(raw)
+    dnr = rows["do_not_recommend"].fillna(False).to_numpy(bool)
+    chosen = rerank(probability, rows["company"].to_numpy(object), dnr, features["days_since_last_ask"].to_numpy(),
+                    k, policy, impressions, tiebreak=raw)
+    top = features.iloc[chosen]
+    reasons = top_reasons(top, served.ranker.contributions(top))
+    items = []
+    for rank, (i, why) in enumerate(zip(chosen, reasons, strict=True), start=1):
+        action = suggest_action(features.iloc[i])
+        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
+                                    float(probability[i]), why, action.type, action.reason))
+    return items
+
+
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
               goal: str | None = None, as_of: float | None = None,
               policy: RerankPolicy = RerankPolicy()) -> RecommendationList:
@@ -124,24 +176,9 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
         conn, tenant_id, owner_id, at)
     impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
-    contacts = load_contacts(conn, tenant_id, owner_id)
-    features, rows, idx = candidate_features(states, owner, contacts, at, goal)
-    impressions = impressions[idx]
-    chosen_goal = goal or str(owner["goal"].iloc[0])
-    if features.empty:
-        return RecommendationList(owner_id, at, served.version, chosen_goal, [])
-    probability = served.ranker.predict_proba(features)
-    chosen = rerank(probability, rows["company"].to_numpy(object), rows["do_not_recommend"].fillna(False).to_numpy(bool),
-                    features["days_since_last_ask"].to_numpy(), k, policy, impressions)
-    top = features.iloc[chosen]
-    contributions = served.ranker.contributions(top)
-    reasons = top_reasons(top, contributions)
-    items = []
-    for rank, (i, why) in enumerate(zip(chosen, reasons, strict=True), start=1):
-        action = suggest_action(features.iloc[i])
-        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
-                                    float(probability[i]), why, action.type, action.reason))
-    return RecommendationList(owner_id, at, served.version, chosen_goal, items)
+    features, rows, idx = candidate_features(states, owner, load_contacts(conn, tenant_id, owner_id), at, goal)
+    items = rank_candidates(features, rows, served, k, policy, impressions[idx])
+    return RecommendationList(owner_id, at, served.version, goal or str(owner["goal"].iloc[0]), items)
 
 
 def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> str:

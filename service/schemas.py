@@ -141,3 +141,48 @@ class ModelPublic(BaseModel):
 
 class Deleted(BaseModel):
     deleted: bool = True
+
+
+MAX_SCORE_CONTACTS = 5_000
+MAX_SCORE_EVENTS = 200_000
+
+
+class ScoreOwner(OwnerBase):
+    owner_id: str = Field(default="owner", min_length=1)
+
+
+class ScoreEvent(Strict):
+    contact_id: str = Field(min_length=1)
+    occurred_at: AwareDatetime
+    type: EventType
+    direction: Direction
+    useful: bool | None = None
+    event_id: str | None = None
+
+
+class ScoreRequest(Strict):
+    """Everything needed to rank one owner's contacts; nothing of it is stored."""
+
+    owner: ScoreOwner
+    contacts: list[ContactItem] = Field(max_length=MAX_SCORE_CONTACTS)
+    events: list[ScoreEvent] = Field(max_length=MAX_SCORE_EVENTS)
+    k: int = Field(default=10, ge=1, le=100)
+    goal: GoalName | None = None
+    as_of: AwareDatetime | None = None
+
+
+class KeepWarmItem(BaseModel):
+    contact_id: str
+    rank: int
+    probability_now: float
+    probability_if_cold: float = Field(description="The model's score after 60 more days without contact")
+    at_stake: float = Field(description="probability_now - probability_if_cold")
+    goes_cold_on: AwareDatetime
+    touch: str = Field(description="A low-effort touch to send now")
+
+
+class KeepWarmPublic(BaseModel):
+    owner_id: str
+    as_of: AwareDatetime
+    model_version: str
+    keep_warm: list[KeepWarmItem]

@@ -15,7 +15,6 @@ from model.aggregates import SCALAR_FIELDS
 from service.tables import Base, BigIntId, utc_now
 
 
-
 def _contact_fk(table: str) -> ForeignKeyConstraint:
     """Named explicitly: the naming convention's name would pass PostgreSQL's 63-char limit."""
     return ForeignKeyConstraint(

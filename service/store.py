@@ -7,13 +7,15 @@ anything is committed, so an error leaves the store exactly as it was.
 from __future__ import annotations
 
 import time
+import uuid
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from model.constants import CONTACT_ID, OWNER_ID
-from service.aggregate_store import fold_events
+from model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
+from service.aggregate_store import fold_events, refresh_owners
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
 from service.serving_tables import Feedback, ServedRecommendation
@@ -84,6 +86,13 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
 
 
 def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
+    """Record an outcome; outcomes that change what happened change the events too.
+
+    ``not_useful`` / ``useful`` on an intro or referral event flips its ``useful``
+    flag (so retraining turns it into a negative, or keeps it positive); an
+    ``intro_made`` without an event creates the intro event. Aggregates follow
+    in the same transaction, so serving and training keep seeing the same facts.
+    """
     contact = conn.execute(select(Contact.contact_id).where(
         Contact.tenant_id == tenant_id, Contact.owner_id == body.owner_id, Contact.contact_id == body.contact_id))
     if contact.first() is None:
@@ -96,11 +105,32 @@ def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
             raise InvalidInputError(None, "recommendation_id", "unknown recommendation_id for this contact")
     useful = {"useful": True, "intro_made": True, "not_useful": False}.get(body.outcome)
     when = body.occurred_at.timestamp() if body.occurred_at else time.time()
+    event_id = body.event_id
+    if event_id is not None and useful is not None:
+        _judge_event(conn, tenant_id, body, useful)
+    elif body.outcome == "intro_made":
+        event_id = f"feedback:{body.recommendation_id or uuid.uuid4()}"
+        insert_events(conn, tenant_id, [EventIn(
+            event_id=event_id, owner_id=body.owner_id, contact_id=body.contact_id,
+            occurred_at=datetime.fromtimestamp(when, UTC), type="intro", direction="in", useful=True)])
     result = conn.execute(Feedback.__table__.insert().values(
         tenant_id=tenant_id, owner_id=body.owner_id, contact_id=body.contact_id,
         recommendation_id=body.recommendation_id, outcome=body.outcome, useful=useful,
-        event_id=body.event_id, occurred_at=when).returning(Feedback.__table__.c.id))
+        event_id=event_id, occurred_at=when).returning(Feedback.__table__.c.id))
     return int(result.scalar_one())
+
+
+def _judge_event(conn: Connection, tenant_id: int, body: FeedbackIn, useful: bool) -> None:
+    table = Event.__table__
+    where = (table.c.tenant_id == tenant_id, table.c.event_id == body.event_id,
+             table.c.owner_id == body.owner_id, table.c.contact_id == body.contact_id)
+    found = conn.execute(select(table.c.type).where(*where)).first()
+    if found is None:
+        raise InvalidInputError(None, "event_id", "no such event for this owner and contact")
+    if found.type not in (INTRO, REFERRAL):
+        raise InvalidInputError(None, "event_id", f"only intro or referral events can be judged, not {found.type!r}")
+    conn.execute(table.update().where(*where).values(useful=useful))
+    refresh_owners(conn, tenant_id, [body.owner_id])
 
 
 def delete_owner(conn: Connection, tenant_id: int, owner_id: str) -> None:

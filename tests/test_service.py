@@ -19,29 +19,9 @@ from service.auth import create_api_key
 from service.recommend import candidate_features, load_contacts, load_owner
 from service.settings import Settings
 from servicekit import live_server, load_through_api
-from training.datasets import load_csv_dir
-from training.pipeline import run_training
-from training.simulate import simulate_network, write_network
 from training.snapshots import SnapshotConfig, build_snapshots
 
 T_SPLIT = pd.Timestamp("2025-09-28", tz="UTC").timestamp()  # a cut on the 30-day grid
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("tiny")
-    write_network(simulate_network(n_owners=4, seed=11, months=12), folder)
-    return load_csv_dir(folder)
-
-
-@pytest.fixture(scope="session")
-def model_store(tmp_path_factory: pytest.TempPathFactory, tiny) -> Settings:
-    """A tracking store with a registered champion trained on the tiny network."""
-    folder = tmp_path_factory.mktemp("mlstore")
-    settings = Settings(data_dir=folder)
-    outcome = run_training(tiny, settings)
-    assert outcome.decision is not None and outcome.decision.promoted
-    return settings
 
 
 def _client(base: str, key: str) -> httpx.Client:
@@ -143,9 +123,10 @@ def test_as_of_equals_offline_ranking(served, tiny, model_store):
     for owner_id in tiny.owners["owner_id"]:
         rows = offline[offline["owner_id"] == owner_id].reset_index(drop=True)
         contacts = rows[["contact_id"]].merge(tiny.contacts, on="contact_id", how="left")
-        chosen = rerank(ranker.predict_proba(rows[list(FEATURE_NAMES)]), contacts["company"].to_numpy(object),
+        raw = ranker.raw_score(rows[list(FEATURE_NAMES)])
+        chosen = rerank(ranker.calibrate(raw), contacts["company"].to_numpy(object),
                         contacts["do_not_recommend"].eq("true").to_numpy(), rows["days_since_last_ask"].to_numpy(),
-                        k=10)
+                        k=10, tiebreak=raw)
         body = a.get(f"/v1/owners/{owner_id}/recommendations",
                      params={"as_of": pd.Timestamp(T_SPLIT, unit="s", tz="UTC").isoformat(), "k": 10}).json()
         assert [r["contact_id"] for r in body["recommendations"]] == rows["contact_id"].iloc[chosen].tolist()

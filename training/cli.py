@@ -135,7 +135,7 @@ def train(
     else:
         from rich.console import Console
 
-        print_outcome(outcome, Console())
+        print_outcome(outcome, Console(width=200))
 
 
 @app.command()
@@ -163,6 +163,37 @@ def evaluate(
     typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
 
 
+@app.command()
+def retrain(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Retrain on the store's events and feedback; promote only if better on the newest held-out cuts.
+
+    A running service picks a promoted champion up on `POST /v1/admin/reload` or its poll interval.
+    """
+    from service.db import get_engine
+    from service.settings import get_settings
+    from training.pipeline import print_outcome
+    from training.retrain import retrain as run_retrain
+
+    settings = get_settings()
+    try:
+        outcome = run_retrain(get_engine(settings), settings, tenant,
+                              _snapshot_config(positive, horizon_days, cut_every_days), console=_console())
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    if json_out:
+        typer.echo(outcome.to_json())
+    else:
+        from rich.console import Console
+
+        print_outcome(outcome, Console(width=200))
+
+
 @keys_app.command("create")
 def keys_create(
     tenant: TenantOpt = DEFAULT_TENANT,
@@ -187,6 +218,44 @@ def serve(
 
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
+
+
+@app.command()
+def push(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    k: Annotated[int | None, typer.Option(min=1, max=100, help="Contacts per list (default: the webhook's k).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 5.0,
+    attempts: Annotated[int, typer.Option(min=1, help="Tries per list (5xx, 429 and timeouts are retried).")] = 4,
+    base_delay: Annotated[float, typer.Option(help="Backoff: wait base-delay * 2^n before retry n+1.")] = 0.5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Send each owner's current top-k to the tenant's webhook, signed; unchanged lists are not re-sent.
+
+    Exits 1 when a list could not be delivered (it is tried again on the next push).
+    """
+    import json
+
+    from sqlalchemy import select
+
+    from service.db import get_engine
+    from service.settings import get_settings
+    from service.tables import Tenant
+    from service.webhooks import NoWebhookError, push_recommendations
+
+    settings = get_settings()
+    engine = get_engine(settings)
+    with engine.connect() as conn:
+        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+    if tenant_id is None:
+        _fail(f"unknown tenant {tenant!r}")
+    try:
+        report = push_recommendations(engine, settings, tenant_id, k=k, timeout=timeout, attempts=attempts,
+                                      base_delay=base_delay)
+    except NoWebhookError:
+        _fail(f"tenant {tenant!r} has no webhook; register one with PUT /v1/webhooks")
+    typer.echo(json.dumps(report.to_dict()) if json_out else report.summary())
+    if report.failed:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover

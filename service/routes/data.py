@@ -12,8 +12,8 @@ from service.db import write_connection
 from service.deps import EngineDep, MetricsDep, PrincipalDep
 from service.schemas import (
     ContactBatch,
-    ContactUpsert,
     ContactItem,
+    ContactUpsert,
     Deleted,
     EventBatch,
     EventBatchResult,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from service.deps import AdminDep, EngineDep, HolderDep, MetricsDep, PrincipalDep, ServedModelDep
+from service.errors import NotFoundError
+from service.jobs import Job
 from service.model_holder import ServedModel
 from service.schemas import ModelPublic
 
@@ -66,3 +71,46 @@ async def reload_model(principal: AdminDep, holder: HolderDep, metrics: MetricsD
     fresh = await run_in_threadpool(holder.reload)
     metrics.set_model(fresh.version)
     return model_public(fresh)
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    kind: str
+    state: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    result: dict[str, Any] = {}
+    error: str | None = None
+
+
+def _job_public(job: Job) -> JobPublic:
+    return JobPublic(job_id=job.id, kind=job.kind, state=job.state, result=job.result, error=job.error,
+                     created_at=datetime.fromtimestamp(job.created_at, UTC),
+                     finished_at=datetime.fromtimestamp(job.finished_at, UTC) if job.finished_at else None)
+
+
+@router.post("/v1/admin/retrain", response_model=JobPublic, status_code=202)
+def start_retrain(principal: AdminDep, request: Request, engine: EngineDep, holder: HolderDep,
+                  metrics: MetricsDep) -> JobPublic:
+    """Retrain on the tenant's stored events and feedback; a promoted champion is served at once."""
+    settings = request.app.state.settings
+
+    def work() -> dict[str, Any]:
+        from training.retrain import retrain
+
+        outcome = retrain(engine, settings, principal.tenant)
+        if outcome.decision is not None and outcome.decision.promoted:
+            metrics.set_model(holder.reload().version)
+        decision = outcome.decision.__dict__ if outcome.decision else {}
+        return {"decision": decision, "test_cuts": outcome.result.split.describe()["test_cuts"],
+                "ndcg_at_10": float(outcome.table.loc["model", "ndcg_at_10"]), "run_id": outcome.run_id}
+
+    return _job_public(request.app.state.jobs.submit("retrain", work))
+
+
+@router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, principal: AdminDep, request: Request) -> JobPublic:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError("job", job_id)
+    return _job_public(job)

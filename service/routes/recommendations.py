@@ -10,10 +10,29 @@ from fastapi import APIRouter, Path, Query
 from model.constants import DEFAULT_K
 from service.db import write_connection
 from service.deps import EngineDep, MetricsDep, PrincipalDep, ServedModelDep
-from service.recommend import RecommendationList, log_served, recommend
-from service.schemas import ActionPublic, GoalName, RecommendationItem, RecommendationsPublic
+from service.errors import InvalidInputError
+from service.recommend import RecommendationList, keep_warm, log_served, recommend
+from service.schemas import (
+    ActionPublic,
+    GoalName,
+    KeepWarmItem,
+    KeepWarmPublic,
+    RecommendationItem,
+    RecommendationsPublic,
+    ScoreRequest,
+)
+from service.stateless import score
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+
+def _aware(as_of: datetime | None) -> float | None:
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        raise InvalidInputError(None, "as_of", "as_of must be timezone-aware, e.g. 2025-06-01T00:00:00Z",
+                                where="query")
+    return as_of.timestamp()
 
 
 def to_public(result: RecommendationList) -> RecommendationsPublic:
@@ -47,11 +66,7 @@ def get_recommendations(
     Live lists are logged (one ``recommendation_id`` per item) so feedback joins
     to them; ``as_of`` backtests are not logged.
     """
-    if as_of is not None and as_of.tzinfo is None:
-        from service.errors import InvalidInputError
-
-        raise InvalidInputError(None, "as_of", "as_of must be timezone-aware, e.g. 2025-06-01T00:00:00Z")
-    when = as_of.timestamp() if as_of is not None else None
+    when = _aware(as_of)
     with engine.connect() as conn:
         result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when)
     if as_of is None:
@@ -59,3 +74,30 @@ def get_recommendations(
             log_served(conn, principal.tenant_id, result)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)
+
+
+@router.post("/score", response_model=RecommendationsPublic)
+def post_score(body: ScoreRequest, principal: PrincipalDep, served: ServedModelDep) -> RecommendationsPublic:
+    """Stateless: rank the contacts and events in the body; nothing is stored or logged."""
+    return to_public(score(body, served))
+
+
+@router.get("/owners/{owner_id}/keep-warm", response_model=KeepWarmPublic)
+def get_keep_warm(
+    owner_id: Annotated[str, Path(min_length=1)],
+    principal: PrincipalDep,
+    engine: EngineDep,
+    served: ServedModelDep,
+    k: Annotated[int, Query(ge=1, le=100)] = DEFAULT_K,
+    as_of: Annotated[datetime | None, Query(description="Answer as of this past time")] = None,
+) -> KeepWarmPublic:
+    """Valuable ties that are cooling, by the probability at stake if they go on cooling for 60 days."""
+    when = _aware(as_of)
+    with engine.connect() as conn:
+        at, items = keep_warm(conn, principal.tenant_id, owner_id, served, k, when)
+    return KeepWarmPublic(
+        owner_id=owner_id, as_of=datetime.fromtimestamp(at, UTC), model_version=served.version,
+        keep_warm=[KeepWarmItem(contact_id=cid, rank=rank, probability_now=it.probability_now,
+                                probability_if_cold=it.probability_if_cold, at_stake=it.at_stake,
+                                goes_cold_on=datetime.fromtimestamp(it.goes_cold_at, UTC), touch=it.touch)
+                   for rank, (cid, it) in enumerate(items, start=1)])

@@ -1,0 +1,180 @@
+"""The CRM paths beyond the recommend call: stateless scoring, keep-warm, impressions, feedback, retraining."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from service.app import create_app
+from service.auth import create_api_key
+from service.serving_tables import PairAggregate
+from service.settings import Settings
+from service.tables import Event
+from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
+from training.datasets import load_csv_dir
+from training.simulate import simulate_network, write_network
+
+T = pd.Timestamp("2025-09-28", tz="UTC").timestamp()
+ISO_T = pd.Timestamp(T, unit="s", tz="UTC").isoformat()
+
+
+@pytest.fixture
+def app_client(sqlite_engine, model_store):
+    app = create_app(Settings(data_dir=model_store.data_dir), engine=sqlite_engine)
+    key = create_api_key(sqlite_engine, "crm", admin=True)
+    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+        yield client, sqlite_engine
+
+
+def _score_body(tiny, owner_id: str, as_of: str | None) -> dict:
+    owner = tiny.owners.set_index("owner_id").loc[owner_id]
+    contacts = tiny.contacts[tiny.contacts["owner_id"] == owner_id]
+    events = tiny.events[tiny.events["owner_id"] == owner_id]
+    items = [{k: v for k, v in e.items() if k != "owner_id"} for e in event_items(events)]
+    body = {"owner": {"owner_id": owner_id, **owner_body(owner)},
+            "contacts": [contact_item(r) for _, r in contacts.iterrows()], "events": items, "k": 10}
+    if as_of:
+        body["as_of"] = as_of
+    return body
+
+
+def test_stateless_score_agrees_with_stateful(app_client, tiny):
+    client, engine = app_client
+    load_through_api(client, tiny)
+    with engine.connect() as conn:
+        stored_before = conn.execute(select(Event.id)).all()
+    for as_of in (ISO_T, None):
+        stateful = client.get("/v1/owners/o1/recommendations", params={"k": 10, **({"as_of": as_of} if as_of else {})})
+        stateless = client.post("/v1/score", json=_score_body(tiny, "o1", as_of))
+        assert stateless.status_code == 200, stateless.text
+        a, b = stateful.json()["recommendations"], stateless.json()["recommendations"]
+        assert [r["contact_id"] for r in a] == [r["contact_id"] for r in b] and len(a) > 0
+        for x, y in zip(a, b, strict=True):
+            assert x["probability"] == pytest.approx(y["probability"], abs=1e-6)
+            assert x["action"] == y["action"]
+    with engine.connect() as conn:
+        assert conn.execute(select(Event.id)).all() == stored_before  # nothing stored
+
+
+def test_stateless_rejects_event_of_unknown_contact(app_client, tiny):
+    client, _ = app_client
+    body = _score_body(tiny, "o1", ISO_T)
+    body["events"][3]["contact_id"] = "stranger"
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", 3, "contact_id"]
+
+
+def _keep_warm(client, as_of: float) -> list[str]:
+    iso = pd.Timestamp(as_of, unit="s", tz="UTC").isoformat()
+    body = client.get("/v1/owners/o0/keep-warm", params={"k": 100, "as_of": iso}).json()
+    for item in body["keep_warm"]:
+        assert item["at_stake"] > 0 and item["touch"] and item["goes_cold_on"] >= iso[:10]
+    return [item["contact_id"] for item in body["keep_warm"]]
+
+
+def test_keep_warm_touched_tie_leaves_and_returns_as_it_cools(app_client, tiny):
+    client, _ = app_client
+    load_through_api(client, tiny, before=T)
+    listed = _keep_warm(client, T)
+    assert listed, "expected cooling ties on the keep-warm list"
+    top = listed[0]
+    touch = {"event_id": "touch-now", "owner_id": "o0", "contact_id": top, "type": "touch", "direction": "out",
+             "occurred_at": pd.Timestamp(T - 3600, unit="s", tz="UTC").isoformat()}
+    assert client.post("/v1/events", json={"events": [touch]}).json()["inserted"] == 1
+    assert top not in _keep_warm(client, T)  # just touched: no reminder needed
+    assert top in _keep_warm(client, T + 12 * 86400)  # twelve quiet days later it is back
+
+
+def test_impressions_sink_a_contact_until_something_happens(app_client, tiny):
+    client, _ = app_client
+    load_through_api(client, tiny)
+
+    def ranking() -> list[str]:
+        return [r["contact_id"] for r in client.get("/v1/owners/o2/recommendations", params={"k": 5}).json()[
+            "recommendations"]]
+
+    first = ranking()
+    top = first[0]
+    sunk = None
+    for _ in range(25):
+        current = ranking()
+        if top not in current:
+            sunk = current
+            break
+    assert sunk is not None, "a contact shown again and again without any interaction should sink"
+    now = pd.Timestamp.now(tz="UTC").isoformat()
+    event = {"event_id": "real-meeting", "owner_id": "o2", "contact_id": top, "type": "meeting", "direction": "in",
+             "occurred_at": now}
+    client.post("/v1/events", json={"events": [event]}).raise_for_status()
+    time.sleep(0.01)
+    assert top in ranking()  # one real interaction restores it
+
+
+def test_feedback_turns_referral_negative_and_creates_intro(app_client, tiny):
+    client, engine = app_client
+    load_through_api(client, tiny)
+    referral = tiny.events[(tiny.events["type"].isin(["referral", "intro"])) & (tiny.events["useful"] != "false")].iloc[0]
+    pair = (referral["owner_id"], referral["contact_id"])
+
+    def successes() -> float:
+        with engine.connect() as conn:
+            return conn.execute(select(PairAggregate.n_success).where(
+                PairAggregate.owner_id == pair[0], PairAggregate.contact_id == pair[1])).scalar_one()
+
+    before = successes()
+    response = client.post("/v1/feedback", json={"owner_id": pair[0], "contact_id": pair[1], "outcome": "not_useful",
+                                                 "event_id": referral["event_id"]})
+    assert response.status_code == 201
+    assert successes() == before - 1
+    with engine.connect() as conn:
+        assert conn.execute(select(Event.useful).where(Event.event_id == referral["event_id"])).scalar_one() is False
+    served = client.get(f"/v1/owners/{pair[0]}/recommendations").json()["recommendations"][0]
+    made = client.post("/v1/feedback", json={"owner_id": pair[0], "contact_id": served["contact_id"],
+                                             "outcome": "intro_made", "recommendation_id": served["recommendation_id"]})
+    assert made.status_code == 201
+    with engine.connect() as conn:
+        created = conn.execute(select(Event.type, Event.useful).where(
+            Event.event_id == f"feedback:{served['recommendation_id']}")).one()
+    assert tuple(created) == ("intro", True)
+    bad = client.post("/v1/feedback", json={"owner_id": pair[0], "contact_id": pair[1], "outcome": "useful",
+                                            "event_id": "no-such-event"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "event_id"]
+
+
+@pytest.mark.slow
+def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, tmp_path):
+    folder = tmp_path / "net"
+    write_network(simulate_network(n_owners=16, seed=21, months=14), folder)
+    data = load_csv_dir(folder)
+    half = pd.Timestamp("2025-08-01", tz="UTC").timestamp()
+    settings = Settings(data_dir=tmp_path / "store")
+    app = create_app(settings, engine=sqlite_engine)
+    key = create_api_key(sqlite_engine, "crm", admin=True)
+    from training.retrain import retrain
+
+    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client:
+        load_through_api(client, data, before=half)
+        first = retrain(sqlite_engine, settings, "crm")
+        assert first.decision.promoted
+        client.post("/v1/admin/reload").raise_for_status()
+        assert client.get("/v1/model").json()["model_version"] == first.decision.version
+        later = data.events[data.events["occurred_at"] >= half]
+        for start in range(0, len(later), 2000):
+            chunk = event_items(later.iloc[start:start + 2000])
+            client.post("/v1/events", json={"events": chunk}).raise_for_status()
+        job = client.post("/v1/admin/retrain").json()
+        for _ in range(600):
+            job = client.get(f"/v1/admin/jobs/{job['job_id']}").json()
+            if job["state"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.5)
+        assert job["state"] == "succeeded", job
+        assert min(job["result"]["test_cuts"]) > max(first.result.split.describe()["test_cuts"])
+        decision = job["result"]["decision"]
+        assert decision["champion_version"] == first.decision.version
+        assert decision["promoted"], decision
+        assert client.get("/v1/model").json()["model_version"] == decision["version"]

@@ -1,0 +1,445 @@
+"""Signed webhooks against a real local HTTP receiver: signature, retries, dedupe, status, isolation.
+
+The receiver is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every request
+and can be told to answer the next requests with given statuses (or to hang past
+the client's timeout). No champion is registered, so the heuristic ranker serves:
+fast, and deterministic between two pushes a moment apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from servicekit import _free_port, live_server, load_through_api
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from service import settings as settings_module
+from service.app import create_app
+from service.auth import create_api_key
+from service.db import dispose_engines, get_engine
+from service.model_holder import load_served_model
+from service.observability import JsonFormatter
+from service.schemas import RecommendationItem
+from service.settings import Settings
+from service.tables import Base, Tenant
+from service.webhooks import (
+    Webhook,
+    compute_digest_id,
+    push_recommendations,
+    sign,
+    verify_signature,
+)
+from training.datasets import Dataset, load_csv_dir
+from training.simulate import simulate_network, write_network
+
+SECRET = "whsec-test-0123456789abcdef"
+PAYLOAD_KEYS = {"digest_id", "tenant", "owner_id", "generated_at", "model_version", "goal", "recommendations"}
+OUR_TABLES = {"webhooks", "webhook_deliveries"}
+
+
+# --- the receiver -------------------------------------------------------------------------
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    answered: int | str
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Records requests; answers ``plan`` in order (a status or "hang"), then ``default``."""
+
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    plan: list[int | str] = field(default_factory=list)
+    default: int = 200
+    hang_seconds: float = 1.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def payloads(self, start: int = 0) -> list[dict]:
+        return [r.payload for r in self.requests[start:]]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with state.lock:
+                answer = state.plan.pop(0) if state.plan else state.default
+                state.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body, answer))
+            if answer == "hang":
+                time.sleep(state.hang_seconds)
+                answer = 200
+            try:
+                self.send_response(int(answer))
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+            except OSError:  # the client gave up (timeout)
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+# --- data, model store, the running service ---------------------------------------------
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """Three simulated owners, at most 40 contacts each (enough for a top-5, quick to load)."""
+    folder = tmp_path_factory.mktemp("webhook-net")
+    write_network(simulate_network(n_owners=3, seed=11, months=6), folder)
+    data = load_csv_dir(folder)
+    contacts = data.contacts.groupby("owner_id").head(40).reset_index(drop=True)
+    events = data.events[data.events["contact_id"].isin(contacts["contact_id"])].reset_index(drop=True)
+    return replace(data, contacts=contacts, events=events, oracle=None)
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """An MLflow store with no champion (created once: creating one takes seconds)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("no-champion"))
+    assert load_served_model(settings).is_heuristic
+    return settings
+
+
+@dataclass
+class Env:
+    engine: Engine
+    settings: Settings
+    tenant_a: int
+    a: httpx.Client  # tenant A, normal key
+    a_admin: httpx.Client
+    b: httpx.Client  # tenant B, normal key
+    b_admin: httpx.Client
+
+    def push(self, **options: object):  # noqa: ANN201
+        options = {"timeout": 2.0, "base_delay": 0.01, **options}
+        return push_recommendations(self.engine, self.settings, self.tenant_a, **options)
+
+    def register(self, url: str, k: int = 5, secret: str = SECRET) -> dict:
+        response = self.a_admin.put("/v1/webhooks", json={"url": url, "secret": secret, "k": k})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def deliveries(self, client: httpx.Client | None = None, **params: object) -> list[dict]:
+        response = (client or self.a).get("/v1/webhooks/deliveries", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()["deliveries"]
+
+
+@contextmanager
+def running(engine: Engine, settings: Settings) -> Iterator[Env]:
+    keys = [create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-a", admin=True),
+            create_api_key(engine, "tenant-b"), create_api_key(engine, "tenant-b", admin=True)]
+    with engine.connect() as conn:
+        tenant_a = conn.execute(select(Tenant.id).where(Tenant.name == "tenant-a")).scalar_one()
+    with live_server(create_app(settings, engine=engine)) as base:
+        clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {k}"}, timeout=60) for k in keys]
+        try:
+            yield Env(engine, settings, tenant_a, *clients)
+        finally:
+            for client in clients:
+                client.close()
+
+
+@pytest.fixture
+def env(engine: Engine, empty_store: Settings) -> Iterator[Env]:
+    with running(engine, empty_store) as env:
+        yield env
+
+
+@pytest.fixture
+def sqlite_env(sqlite_engine: Engine, empty_store: Settings) -> Iterator[Env]:
+    with running(sqlite_engine, empty_store) as env:
+        yield env
+
+
+@pytest.fixture
+def loaded(sqlite_env: Env, small: Dataset, receiver: Receiver) -> Env:
+    load_through_api(sqlite_env.a, small)
+    sqlite_env.register(receiver.url)
+    return sqlite_env
+
+
+def _by_owner(report) -> dict:  # noqa: ANN001
+    return {o.owner_id: o for o in report.owners}
+
+
+# --- tests ------------------------------------------------------------------------------
+
+def test_signature_and_digest_helpers() -> None:
+    body, ts = b'{"a":1}', "1700000000"
+    expected = "sha256=" + hmac.new(SECRET.encode(), b"1700000000.{\"a\":1}", hashlib.sha256).hexdigest()
+    assert sign(SECRET, ts, body) == expected
+    assert verify_signature(SECRET, ts, body, expected, now=1700000100)
+    assert not verify_signature(SECRET, ts, body, expected, now=1700000000 + 301)  # a replay, too late
+    assert not verify_signature("another-secret-0123456789", ts, body, expected, now=1700000000)
+    assert not verify_signature(SECRET, "not-a-number", body, expected)
+    ranked = [("c1", 0.12341), ("c2", 0.05)]
+    same = compute_digest_id("t", "o", [("c1", 0.12344), ("c2", 0.05)], "3")
+    assert compute_digest_id("t", "o", ranked, "3") == same  # equal once rounded
+    assert compute_digest_id("t", "o", ranked, "4") != same
+    assert compute_digest_id("t", "o", ranked[::-1], "3") != same
+    assert compute_digest_id("t", "o2", ranked, "3") != same and len(same) == 64
+
+
+def test_orm_classes_match_the_migration(engine: Engine) -> None:
+    def ours(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return table is None or table.name in OUR_TABLES
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": ours})
+        assert compare_metadata(context, Base.metadata) == []
+    names = [c.name for t in OUR_TABLES for c in Base.metadata.tables[t].constraints] + \
+            [i.name for t in OUR_TABLES for i in Base.metadata.tables[t].indexes]
+    assert names and all(name and len(name) <= 63 for name in names)
+
+
+def test_registration_auth_validation_and_isolation(env: Env, receiver: Receiver) -> None:
+    body = {"url": receiver.url, "secret": SECRET, "k": 7}
+    assert env.a.put("/v1/webhooks", json=body).status_code == 403  # changing where data goes: admin only
+    assert httpx.get(str(env.a.base_url.join("/v1/webhooks"))).status_code == 401
+    created = env.register(receiver.url, k=7)
+    assert set(created) == {"url", "k", "created_at", "updated_at"} and created["k"] == 7
+    shown = env.a.get("/v1/webhooks")
+    assert shown.status_code == 200 and shown.json()["url"] == receiver.url
+    assert SECRET not in shown.text and "secret" not in shown.json()
+
+    for bad in ({**body, "url": "ftp://example.com/x"}, {**body, "url": "not a url"}, {**body, "secret": "short"},
+                {**body, "k": 0}, {**body, "k": 101}, {**body, "extra": 1}):
+        assert env.a_admin.put("/v1/webhooks", json=bad).status_code == 422, bad
+
+    # Tenant B sees nothing of A's, and cannot remove it.
+    assert env.b.get("/v1/webhooks").json() == {"detail": "webhook not found"}
+    assert env.b.get("/v1/webhooks").status_code == 404
+    assert env.b_admin.delete("/v1/webhooks").status_code == 404
+    assert env.deliveries(env.b) == []
+
+    rotated = env.register(receiver.url, k=3, secret="rotated-secret-0123456789")  # same URL: same webhook
+    assert rotated["created_at"] == created["created_at"] and rotated["updated_at"] > created["updated_at"]
+    with env.engine.connect() as conn:
+        row = conn.execute(select(Webhook.secret, Webhook.k).where(Webhook.tenant_id == env.tenant_a)).one()
+    assert (row.secret, row.k) == ("rotated-secret-0123456789", 3)  # the shared secret, stored as given
+    moved = env.register(receiver.url + "/v2")  # another URL: another receiver, a new webhook (fresh history)
+    assert moved["created_at"] > created["created_at"] and moved["url"] == receiver.url + "/v2"
+
+    assert env.a.delete("/v1/webhooks").status_code == 403
+    assert env.a_admin.delete("/v1/webhooks").json() == {"deleted": True}
+    assert env.a.get("/v1/webhooks").status_code == 404
+    assert env.a_admin.delete("/v1/webhooks").status_code == 404
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_push_is_signed_and_each_distinct_list_is_sent_once(env: Env, receiver: Receiver, small: Dataset) -> None:
+    load_through_api(env.a, small)
+    env.register(receiver.url, k=5)
+    owners = sorted(small.owners["owner_id"])
+
+    capture = _Lines()
+    logging.getLogger("introrank").addHandler(capture)
+    try:
+        first = env.push()  # loads the served model itself: no champion -> heuristic
+    finally:
+        logging.getLogger("introrank").removeHandler(capture)
+    assert (first.delivered, first.failed, first.model_version) == (3, 0, "heuristic")
+    assert [r.payload["owner_id"] for r in receiver.requests] == owners
+
+    for request in receiver.requests:
+        timestamp = request.headers["x-introrank-timestamp"]
+        signature = request.headers["x-introrank-signature"]
+        assert abs(int(timestamp) - time.time()) < 60
+        assert verify_signature(SECRET, timestamp, request.body, signature)
+        assert not verify_signature("wrong-secret-0123456789", timestamp, request.body, signature)
+        assert not verify_signature(SECRET, timestamp, request.body + b" ", signature)
+        payload = request.payload
+        assert set(payload) == PAYLOAD_KEYS and payload["tenant"] == "tenant-a"
+        assert request.headers["x-introrank-digest"] == payload["digest_id"]
+        items = payload["recommendations"]
+        assert 0 < len(items) <= 5 and [it["rank"] for it in items] == list(range(1, len(items) + 1))
+        assert all(set(it) == set(RecommendationItem.model_fields) for it in items)
+        assert payload["digest_id"] == compute_digest_id(
+            "tenant-a", payload["owner_id"], [(it["contact_id"], it["probability"]) for it in items], "heuristic")
+
+    # Logs: ids and counts, never contacts, reasons, the URL or the secret.
+    text = "\n".join(capture.lines)
+    assert "3 delivered" in text and all(o in text for o in owners)
+    secrets_ = {SECRET, receiver.url} | {it["contact_id"] for p in receiver.payloads() for it in p["recommendations"]}
+    secrets_ |= {reason for p in receiver.payloads() for it in p["recommendations"] for reason in it["reasons"]}
+    assert not [s for s in secrets_ if s in text]
+
+    # A pushed recommendation_id is a served one: feedback joins to it.
+    pushed = {p["owner_id"]: p for p in receiver.payloads()}
+    top = pushed["o1"]["recommendations"][0]
+    feedback = env.a.post("/v1/feedback", json={"recommendation_id": top["recommendation_id"], "owner_id": "o1",
+                                                "contact_id": top["contact_id"], "outcome": "contacted"})
+    assert feedback.status_code == 201, feedback.text
+
+    # Nothing changed: nothing is sent, the digests are the same.
+    second = env.push()
+    print("DIGESTS", [(o.digest_id[:8], o.outcome) for o in first.owners], [(o.digest_id[:8], o.outcome) for o in second.owners])
+    for p in receiver.payloads(): print("P", p["owner_id"], [(i["contact_id"], i["probability"]) for i in p["recommendations"]])
+    assert len(receiver.requests) == 3 and second.unchanged == 3 and second.delivered == 0
+    assert [o.digest_id for o in second.owners] == [o.digest_id for o in first.owners]
+
+    # New events move one contact of o1 to the top: only o1's list is sent.
+    shown = {it["contact_id"] for it in pushed["o1"]["recommendations"]}
+    history = small.events[small.events["owner_id"] == "o1"]["contact_id"].unique()
+    riser = next(c for c in history if c not in shown)
+    now = pd.Timestamp.now(tz="UTC")
+    events = [{"event_id": f"new-{i}", "owner_id": "o1", "contact_id": riser, "type": "meeting",
+               "direction": "out" if i % 2 else "in", "occurred_at": (now - pd.Timedelta(minutes=5 * i)).isoformat()}
+              for i in range(1, 6)]
+    assert env.a.post("/v1/events", json={"events": events}).json() == {"inserted": 5, "duplicates": 0}
+    third = env.push()
+    assert len(receiver.requests) == 4 and (third.delivered, third.unchanged) == (1, 2)
+    fresh = receiver.requests[-1].payload
+    assert fresh["owner_id"] == "o1" and fresh["recommendations"][0]["contact_id"] == riser
+    assert fresh["digest_id"] != pushed["o1"]["digest_id"]
+
+    # The status endpoint tells the same story, newest first.
+    rows = env.deliveries()
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"delivered"}
+    assert all(r["attempts"] == 1 and r["last_status_code"] == 200 and r["last_error"] is None
+               and r["delivered_at"] for r in rows)
+    assert [r["digest_id"] for r in env.deliveries(owner_id="o1")] == [fresh["digest_id"], pushed["o1"]["digest_id"]]
+    assert env.deliveries(limit=1)[0]["digest_id"] == fresh["digest_id"]
+    assert env.deliveries(status="failed") == [] and len(env.deliveries(status="delivered")) == 4
+    assert env.a.get("/v1/webhooks/deliveries", params={"status": "lost"}).status_code == 422
+    assert env.a.get("/v1/webhooks/deliveries", params={"limit": 0}).status_code == 422
+
+    # Tenant B sees none of it; erasing an owner erases their deliveries.
+    assert env.deliveries(env.b) == [] and env.deliveries(env.b, owner_id="o1") == []
+    assert env.b.get("/v1/webhooks").status_code == 404
+    assert env.a.delete("/v1/owners/o2").status_code == 200
+    assert env.deliveries(owner_id="o2") == [] and len(env.deliveries()) == 3
+
+
+def test_503_is_retried_with_backoff_then_delivered(loaded: Env, receiver: Receiver) -> None:
+    receiver.plan = [503, 503]
+    waits: list[float] = []
+    report = loaded.push(base_delay=0.2, sleep=waits.append)
+    assert waits == [0.2, 0.4]  # base * 2^n between the three tries of o0
+    pushes = _by_owner(report)
+    assert (pushes["o0"].outcome, pushes["o0"].attempts, pushes["o0"].last_status_code) == ("delivered", 3, 200)
+    assert [(pushes[o].outcome, pushes[o].attempts) for o in ("o1", "o2")] == [("delivered", 1)] * 2
+    assert [r.answered for r in receiver.requests] == [503, 503, 200, 200, 200]
+    assert len({r.body for r in receiver.requests[:3]}) == 1  # the same document each try
+    row = loaded.deliveries(owner_id="o0")[0]
+    assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == ("delivered", 3, 200, None)
+
+
+def test_a_400_is_not_retried_and_is_tried_again_next_push(loaded: Env, receiver: Receiver) -> None:
+    receiver.default = 400
+    waits: list[float] = []
+    report = loaded.push(sleep=waits.append)
+    assert waits == [] and len(receiver.requests) == 3 and report.failed == 3
+    assert {(o.outcome, o.attempts, o.last_status_code) for o in report.owners} == {("failed", 1, 400)}
+    rows = loaded.deliveries(status="failed")
+    assert len(rows) == 3 and all(r["last_error"] == "HTTP 400" and r["delivered_at"] is None for r in rows)
+    assert loaded.deliveries(status="delivered") == []
+
+    receiver.default = 200  # fixed on their side: the failed digests go out on the next push
+    again = loaded.push()
+    assert again.delivered == 3 and [o.digest_id for o in again.owners] == [o.digest_id for o in report.owners]
+    assert {(r["status"], r["attempts"], r["last_status_code"]) for r in loaded.deliveries()} == {("delivered", 2, 200)}
+    assert loaded.push().unchanged == 3 and len(receiver.requests) == 6
+
+
+def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, receiver: Receiver) -> None:
+    receiver.plan = [429, "hang"]
+    started = time.monotonic()
+    report = loaded.push(timeout=0.3)
+    pushes = _by_owner(report)
+    assert (pushes["o0"].outcome, pushes["o0"].attempts) == ("delivered", 3) and report.delivered == 3
+    assert [r.answered for r in receiver.requests[:3]] == [429, "hang", 200]
+    assert time.monotonic() - started < 10
+
+    receiver.default = 503  # a new receiver URL: every list is due again, and every try fails
+    loaded.register(receiver.url + "/down")
+    waits: list[float] = []
+    down = loaded.push(sleep=waits.append, base_delay=0.05)
+    assert down.failed == 3 and waits == [0.05, 0.1, 0.2] * 3
+    assert {(o.attempts, o.last_status_code) for o in down.owners} == {(4, 503)}
+    rows = loaded.deliveries()
+    assert len(rows) == 3
+    assert {(r["status"], r["attempts"], r["last_error"]) for r in rows} == {("failed", 4, "HTTP 503")}
+
+    loaded.register(f"http://127.0.0.1:{_free_port()}/nobody-listens")
+    refused = loaded.push(attempts=2)
+    assert refused.failed == 3
+    rows = loaded.deliveries()
+    assert all(r["last_status_code"] is None and r["last_error"].startswith("connection error") for r in rows)
+
+
+def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.cli import app as cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("INTRORANK_DATA_DIR", str(empty_store.data_dir))
+    monkeypatch.setenv("INTRORANK_DATABASE_URL", url)
+    settings_module.get_settings.cache_clear()
+    try:
+        with running(get_engine(settings_module.get_settings()), empty_store) as env:
+            load_through_api(env.a, small)
+            env.register(receiver.url)
+            runner = CliRunner()
+            done = runner.invoke(cli, ["push", "--tenant", "tenant-a", "--base-delay", "0.01", "--timeout", "2"])
+            assert done.exit_code == 0, done.output
+            assert "3 delivered" in done.output and len(receiver.requests) == 3
+            again = runner.invoke(cli, ["push", "--tenant", "tenant-a", "--json"])
+            assert again.exit_code == 0 and json.loads(again.output)["unchanged"] == 3
+            assert runner.invoke(cli, ["push", "--tenant", "nobody"]).exit_code == 2
+            no_hook = runner.invoke(cli, ["push", "--tenant", "tenant-b"])
+            assert no_hook.exit_code == 2 and "no webhook" in no_hook.output
+            receiver.default = 400
+            env.register(receiver.url + "/strict")
+            failed = runner.invoke(cli, ["push", "--tenant", "tenant-a", "--k", "3"])
+            assert failed.exit_code == 1 and "3 failed" in failed.output
+    finally:
+        settings_module.get_settings.cache_clear()
+        dispose_engines()
