@@ -66,6 +66,7 @@ from model.constants import (
     TYPE,
     USEFUL,
 )
+from service.aggregate_store import refresh_owners
 from service.db import get_or_create_tenant, write_connection
 from service.tables import Contact, Event, Owner, utc_now
 
@@ -169,7 +170,10 @@ def _after_events_inserted(conn: Connection, tenant_id: int, owner_ids: list[str
 
     Called inside the import's transaction, after its events are inserted, with
     every owner that has events in the file; a failure here rolls the import back.
+    The touched owners' aggregates are recomputed from all their events, which
+    is exact whatever order the files arrive in.
     """
+    refresh_owners(conn, tenant_id, owner_ids)
 
 
 # --- reading: file -> DataFrame of our column names ---------------------------

@@ -19,6 +19,7 @@ from service.auth import create_api_key
 from service.recommend import candidate_features, load_contacts, load_owner
 from service.settings import Settings
 from servicekit import live_server, load_through_api
+from training.simulate import simulate_network, write_network
 from training.snapshots import SnapshotConfig, build_snapshots
 
 T_SPLIT = pd.Timestamp("2025-09-28", tz="UTC").timestamp()  # a cut on the 30-day grid
@@ -202,3 +203,29 @@ def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["heuristic"] is True and "no champion" in ready["problem"]
         assert client.get("/v1/model").json()["heuristic"] is True
+
+
+def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path):
+    """Bulk import and streaming ingestion are two writers of one aggregate definition."""
+    from model.aggregates import SCALAR_FIELDS
+    from service.aggregate_store import load_owner_states, states_from_events
+    from service.csv_import import import_csvs
+    from service.tables import Event
+
+    folder = tmp_path / "csv"
+    write_network(simulate_network(n_owners=2, seed=4, months=8), folder)
+    import_csvs(engine, tenant="imp", owners=folder / "owners.csv", contacts=folder / "contacts.csv",
+                events=folder / "events.csv")
+    with engine.connect() as conn:
+        tenant_id = conn.exec_driver_sql("SELECT id FROM tenants WHERE name = 'imp'").scalar_one()
+        columns = [Event.owner_id, Event.contact_id, Event.occurred_at, Event.type, Event.direction, Event.useful]
+        events = pd.DataFrame(conn.execute(select(*columns).where(Event.tenant_id == tenant_id)).all(),
+                              columns=[c.key for c in columns])
+        expected = states_from_events(events[events["owner_id"] == "o0"])
+        stored = load_owner_states(conn, tenant_id, "o0")
+    order = stored.pairs["contact_id"].argsort().to_numpy()
+    want = expected.pairs["contact_id"].argsort().to_numpy()
+    assert stored.pairs["contact_id"].to_numpy()[order].tolist() == expected.pairs["contact_id"].to_numpy()[want].tolist()
+    for field in SCALAR_FIELDS:
+        np.testing.assert_allclose(stored.scalars[field][order], expected.scalars[field][want], rtol=1e-9,
+                                   equal_nan=True, err_msg=field)
