@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 import httpx
 import pydantic_core
-from pydantic import BaseModel
 
 from model.constants import DEFAULT_K
 from service.schemas import (
@@ -55,7 +54,6 @@ MAX_RETRY_WAIT = 30.0  # seconds; a longer Retry-After is capped so a call never
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Possibly applied before the failure: retried only for idempotent calls.
 _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-Body = BaseModel | Mapping[str, Any]
 
 
 class IntrorankError(Exception):
