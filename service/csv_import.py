@@ -160,7 +160,8 @@ def import_csvs(
         if event_rows is not None and events:
             _check_contacts_known(conn, tenant_id, tenant, event_rows, events)
             report.events = _write_events(conn, tenant_id, event_rows, events)
-            _after_events_inserted(conn, tenant_id, sorted(event_rows[OWNER_ID].unique()))
+            if report.events.inserted:  # a re-import inserts nothing and must change nothing
+                _after_events_inserted(conn, tenant_id, sorted(event_rows[OWNER_ID].unique()))
     report.seconds = time.perf_counter() - started
     return report
 
