@@ -94,15 +94,19 @@ def encode_directions(directions: pd.Series | np.ndarray) -> np.ndarray:
     return codes.to_numpy(dtype=np.int8)
 
 
+_USEFUL_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "": np.nan, "none": np.nan, "nan": np.nan}
+
+
 def encode_useful(useful: pd.Series | np.ndarray | None, n: int) -> np.ndarray:
-    """Map true/false/empty (or bools/None) to 1.0/0.0/NaN."""
+    """Map true/false/empty (or bools, 0/1, None) to 1.0/0.0/NaN."""
     if useful is None:
         return np.full(n, np.nan)
-    text = pd.Series(useful, dtype="object").map(
-        lambda v: v if isinstance(v, bool) or v is None else str(v).strip().lower()
-    )
-    table = {True: 1.0, False: 0.0, "true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
-    return text.map(table).to_numpy(dtype=np.float64, na_value=np.nan)
+    values = pd.Series(useful)
+    if values.dtype == object and not values.map(lambda v: isinstance(v, str)).any():
+        values = pd.to_numeric(values.map(lambda v: np.nan if v is None else float(v)), errors="coerce")
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64").to_numpy(na_value=np.nan)
+    return values.astype(str).str.strip().str.lower().map(_USEFUL_TEXT).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def to_epoch_seconds(values: pd.Series) -> np.ndarray:

@@ -67,14 +67,35 @@ def _float(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
-def _read_events(conn: Connection, tenant_id: int, owner_ids: list[str]) -> pd.DataFrame:
-    columns = [Event.owner_id, Event.contact_id, Event.occurred_at, Event.type, Event.direction, Event.useful]
+def _columnar(rows: list, names: list[str]) -> pd.DataFrame:
+    """Rows to a frame column by column: pandas' row-wise constructor is ~50x slower here."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    return pd.DataFrame({name: list(values) for name, values in zip(names, columns, strict=True)})
+
+
+EVENT_COLUMNS = ["owner_id", "contact_id", "occurred_at", "type", "direction", "useful"]
+
+
+def read_events(conn: Connection, tenant_id: int, owner_ids: list[str]) -> pd.DataFrame:
+    """The owners' events, fetched on the raw DBAPI cursor of this transaction.
+
+    Bulk refreshes read hundreds of thousands of rows; skipping SQLAlchemy's row
+    processing makes this read several times faster (``useful`` then arrives
+    as 0/1 on SQLite, which ``encode_useful`` accepts).
+    """
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()
     frames = []
-    for start in range(0, len(owner_ids), 500):
-        chunk = owner_ids[start : start + 500]
-        query = select(*columns).where(Event.tenant_id == tenant_id, Event.owner_id.in_(chunk))
-        frames.append(pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in columns]))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.key for c in columns])
+    try:
+        for start in range(0, len(owner_ids), 500):
+            chunk = owner_ids[start : start + 500]
+            sql = (f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE tenant_id = {mark} "
+                   f"AND owner_id IN ({', '.join([mark] * len(chunk))})")
+            cursor.execute(sql, [tenant_id, *chunk])
+            frames.append(_columnar(cursor.fetchall(), EVENT_COLUMNS))
+    finally:
+        cursor.close()
+    return pd.concat(frames, ignore_index=True) if frames else _columnar([], EVENT_COLUMNS)
 
 
 def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> int:
@@ -83,7 +104,7 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     for start in range(0, len(owner_ids), 500):
         chunk = owner_ids[start : start + 500]
         conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id.in_(chunk)))
-    events = _read_events(conn, tenant_id, owner_ids)
+    events = read_events(conn, tenant_id, owner_ids)
     if events.empty:
         return 0
     rows = _rows(tenant_id, states_from_events(events))

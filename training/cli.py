@@ -194,6 +194,29 @@ def retrain(
         print_outcome(outcome, Console(width=200))
 
 
+@app.command()
+def demo(
+    owners: Annotated[int, typer.Option(help="Owners to simulate.")] = 100,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 42,
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the model at the end.")] = True,
+) -> None:
+    """Simulate, import, train, register, and serve the demo model with a ready-to-paste curl."""
+    from rich.console import Console
+
+    from service.settings import get_settings
+    from training.demo import run_demo
+
+    console = Console(width=200)
+    curl = run_demo(get_settings(), owners, seed, host, port, console)
+    console.print("\nTry it (in another terminal):\n", style="bold")
+    typer.echo(curl)
+    if serve_after:
+        console.print(f"\nserving on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
+        serve(host=host, port=port, workers=1)
+
+
 @keys_app.command("create")
 def keys_create(
     tenant: TenantOpt = DEFAULT_TENANT,
