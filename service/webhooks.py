@@ -68,6 +68,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
 import httpx
 from sqlalchemy import (
@@ -79,6 +80,7 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    Table,
     UniqueConstraint,
     delete,
     select,
@@ -161,6 +163,10 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
 
 
+WEBHOOKS = cast(Table, Webhook.__table__)
+DELIVERIES = cast(Table, WebhookDelivery.__table__)
+
+
 class NoWebhookError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("webhook", "-")
@@ -170,7 +176,7 @@ class NoWebhookError(NotFoundError):
 
 def get_webhook(conn: Connection, tenant_id: int) -> Row | None:
     """The tenant's webhook row (columns of :class:`Webhook`), or None."""
-    return conn.execute(select(Webhook.__table__).where(Webhook.tenant_id == tenant_id)).first()
+    return conn.execute(select(WEBHOOKS).where(Webhook.tenant_id == tenant_id)).first()
 
 
 def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str, k: int) -> Row:
@@ -181,7 +187,7 @@ def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str, k: int)
     URL is a different receiver: the old webhook and its history are replaced, and
     the next push sends every owner's current list to the new URL.
     """
-    table = Webhook.__table__
+    table = WEBHOOKS
     now = utc_now()
     current = get_webhook(conn, tenant_id)
     if current is not None and current.url == url:
@@ -198,7 +204,7 @@ def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str, k: int)
 
 def delete_webhook(conn: Connection, tenant_id: int) -> None:
     """Remove the tenant's webhook and its delivery history; NotFoundError when there is none."""
-    table = Webhook.__table__
+    table = WEBHOOKS
     if conn.execute(delete(table).where(table.c.tenant_id == tenant_id)).rowcount == 0:
         raise NoWebhookError()
 
@@ -206,7 +212,7 @@ def delete_webhook(conn: Connection, tenant_id: int) -> None:
 def list_deliveries(conn: Connection, tenant_id: int, owner_id: str | None = None, status: str | None = None,
                     limit: int = 50) -> list[Row]:
     """The tenant's delivery rows, newest first."""
-    table = WebhookDelivery.__table__
+    table = DELIVERIES
     query = select(table).where(table.c.tenant_id == tenant_id)
     if owner_id is not None:
         query = query.where(table.c.owner_id == owner_id)
@@ -362,7 +368,7 @@ def _insert_for(conn: Connection):  # noqa: ANN202 - the dialect's insert() with
 def _claim(engine: Engine, webhook_id: int, tenant_id: int, owner_id: str, digest_id: str,
            model_version: str) -> bool:
     """Mark (webhook, digest) as being sent by this push; False when delivered or in flight elsewhere."""
-    table = WebhookDelivery.__table__
+    table = DELIVERIES
     now = utc_now()
     with write_connection(engine) as conn:
         retry = conn.execute(update(table).where(
@@ -374,11 +380,12 @@ def _claim(engine: Engine, webhook_id: int, tenant_id: int, owner_id: str, diges
         fresh = _insert_for(conn)(table).values(
             webhook_id=webhook_id, tenant_id=tenant_id, owner_id=owner_id, digest_id=digest_id,
             model_version=model_version, status=SENDING, attempts=0, created_at=now, updated_at=now)
-        return bool(conn.execute(fresh.on_conflict_do_nothing(index_elements=["webhook_id", "digest_id"])).rowcount)
+        claimed = fresh.on_conflict_do_nothing(index_elements=["webhook_id", "digest_id"]).returning(table.c.id)
+        return conn.execute(claimed).first() is not None  # (rowcount is -1 here on psycopg)
 
 
 def _record(engine: Engine, webhook_id: int, digest_id: str, result: DeliveryResult) -> None:
-    table = WebhookDelivery.__table__
+    table = DELIVERIES
     now = utc_now()
     with write_connection(engine) as conn:
         conn.execute(update(table).where(table.c.webhook_id == webhook_id, table.c.digest_id == digest_id).values(

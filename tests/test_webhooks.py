@@ -183,16 +183,11 @@ def env(engine: Engine, empty_store: Settings) -> Iterator[Env]:
 
 
 @pytest.fixture
-def sqlite_env(sqlite_engine: Engine, empty_store: Settings) -> Iterator[Env]:
-    with running(sqlite_engine, empty_store) as env:
-        yield env
-
-
-@pytest.fixture
-def loaded(sqlite_env: Env, small: Dataset, receiver: Receiver) -> Env:
-    load_through_api(sqlite_env.a, small)
-    sqlite_env.register(receiver.url)
-    return sqlite_env
+def loaded(env: Env, small: Dataset, receiver: Receiver) -> Env:
+    """Tenant A's data loaded and its webhook pointing at the receiver (k=5)."""
+    load_through_api(env.a, small)
+    env.register(receiver.url)
+    return env
 
 
 def _by_owner(report) -> dict:  # noqa: ANN001
@@ -241,7 +236,8 @@ def test_registration_auth_validation_and_isolation(env: Env, receiver: Receiver
     assert SECRET not in shown.text and "secret" not in shown.json()
 
     for bad in ({**body, "url": "ftp://example.com/x"}, {**body, "url": "not a url"}, {**body, "secret": "short"},
-                {**body, "k": 0}, {**body, "k": 101}, {**body, "extra": 1}):
+                {**body, "k": 0}, {**body, "k": 101}, {**body, "extra": 1},
+                {**body, "url": "http://example.com/" + "x" * 2048}):
         assert env.a_admin.put("/v1/webhooks", json=bad).status_code == 422, bad
 
     # Tenant B sees nothing of A's, and cannot remove it.
@@ -320,8 +316,6 @@ def test_push_is_signed_and_each_distinct_list_is_sent_once(env: Env, receiver: 
 
     # Nothing changed: nothing is sent, the digests are the same.
     second = env.push()
-    print("DIGESTS", [(o.digest_id[:8], o.outcome) for o in first.owners], [(o.digest_id[:8], o.outcome) for o in second.owners])
-    for p in receiver.payloads(): print("P", p["owner_id"], [(i["contact_id"], i["probability"]) for i in p["recommendations"]])
     assert len(receiver.requests) == 3 and second.unchanged == 3 and second.delivered == 0
     assert [o.digest_id for o in second.owners] == [o.digest_id for o in first.owners]
 

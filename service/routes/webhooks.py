@@ -4,6 +4,10 @@ Changing where a tenant's recommendations are sent needs an **admin** key of the
 tenant (``PUT`` and ``DELETE``); any key of the tenant may read the webhook and its
 deliveries. The secret is a shared signing secret: stored as given, never returned.
 Another tenant's key sees 404 / an empty list, never this tenant's webhook.
+
+The push process calls the registered URL from the server's network, and any
+http(s) URL is accepted (including private addresses, which on-premise CRMs
+need); a multi-tenant deployment should restrict the pusher's egress.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 from sqlalchemy import Row
 
 from model.constants import DEFAULT_K
@@ -22,6 +26,7 @@ from service.deps import AdminDep, EngineDep, PrincipalDep
 from service.schemas import Deleted, Strict
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+MAX_URL_LENGTH = 2048  # the width of webhooks.url
 
 
 class WebhookUpsert(Strict):
@@ -29,6 +34,13 @@ class WebhookUpsert(Strict):
     secret: str = Field(min_length=16, max_length=512,
                         description="Shared secret for the HMAC-SHA256 signature; stored as given, never returned")
     k: int = Field(default=DEFAULT_K, ge=1, le=100, description="Contacts per pushed list")
+
+    @field_validator("url")
+    @classmethod
+    def _fits(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > MAX_URL_LENGTH:
+            raise ValueError(f"url longer than {MAX_URL_LENGTH} characters")
+        return url
 
 
 class WebhookPublic(BaseModel):
