@@ -87,11 +87,18 @@ class ModelHolder:
         self._poller.start()
 
     def _poll(self, interval: float) -> None:
+        """Ask the registry which version the alias names; load only when it moved."""
         while not self._stop.wait(interval):
             started = time.monotonic()
-            before = self.current.version
-            fresh = self.reload()
-            if fresh.version != before:
+            try:
+                from training.registry import champion_version, configure_tracking
+
+                latest = champion_version(configure_tracking(self.settings))
+            except Exception as exc:  # registry down: keep serving what we have
+                log.warning("registry poll failed", extra={"error": type(exc).__name__})
+                continue
+            if latest is not None and latest != self.current.version:
+                fresh = self.reload()
                 log.info("new champion picked up", extra={"model_version": fresh.version,
                                                           "seconds": round(time.monotonic() - started, 3)})
 

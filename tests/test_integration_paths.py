@@ -178,3 +178,20 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
         assert decision["champion_version"] == first.decision.version
         assert decision["promoted"], decision
         assert client.get("/v1/model").json()["model_version"] == decision["version"]
+
+
+@pytest.mark.slow
+def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, tiny):
+    from training.pipeline import run_training
+
+    settings = Settings(data_dir=tmp_path / "store", model_poll_seconds=0.5)
+    app = create_app(settings, engine=sqlite_engine)
+    key = create_api_key(sqlite_engine, "crm")
+    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+        assert client.get("/v1/model").json()["model_version"] == "heuristic"
+        outcome = run_training(tiny, Settings(data_dir=tmp_path / "store"))
+        for _ in range(100):
+            if client.get("/v1/model").json()["model_version"] == outcome.decision.version:
+                break
+            time.sleep(0.2)
+        assert client.get("/v1/model").json()["model_version"] == outcome.decision.version

@@ -85,6 +85,14 @@ class Champion:
     created_at: float | None
 
 
+def champion_version(client: MlflowClient, alias: str = CHAMPION_ALIAS) -> str | None:
+    """The version the alias points at, without loading the model (cheap enough to poll)."""
+    try:
+        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    except MlflowException:
+        return None
+
+
 def load_champion(client: MlflowClient | None = None, alias: str = CHAMPION_ALIAS) -> Champion | None:
     """The ranker behind ``models:/introrank@champion``, or None when there is none."""
     client = client or MlflowClient()
