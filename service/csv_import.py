@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, func, select
@@ -69,6 +70,9 @@ from model.constants import (
 from service.aggregate_store import refresh_owners
 from service.db import get_or_create_tenant, write_connection
 from service.tables import Contact, Event, Owner, utc_now
+
+if TYPE_CHECKING:
+    from service.mappings import Mapping
 
 EVENT_COLUMNS = (*EVENT_REQUIRED_COLUMNS, *EVENT_OPTIONAL_COLUMNS)
 _TRUE = ["true", "t", "yes", "y", "1"]
@@ -139,15 +143,17 @@ def import_csvs(
     owners: Path | None = None,
     contacts: Path | None = None,
     events: Path | None = None,
-    mapping: Path | None = None,
+    mapping: Path | str | None = None,
 ) -> ImportReport:
-    """Validate every given file, then write them all in one transaction."""
+    """Validate every given file, then write them all in one transaction.
+
+    ``mapping``: a shipped mapping name (``hubspot``) or a TOML path, for a foreign CRM's export.
+    """
     started = time.perf_counter()
-    if mapping is not None:
-        raise CsvImportError(mapping, 1, "mapping", "column mappings are not supported yet")
-    owner_rows = validate_owners(read_owners(owners), owners) if owners else None
-    contact_rows = validate_contacts(read_contacts(contacts), contacts) if contacts else None
-    event_rows = validate_events(read_events(events), events) if events else None
+    spec = _load_mapping(mapping) if mapping is not None else None
+    owner_rows = validate_owners(read_owners(owners, spec), owners) if owners else None
+    contact_rows = validate_contacts(read_contacts(contacts, spec), contacts) if contacts else None
+    event_rows = validate_events(read_events(events, spec), events) if events else None
 
     report = ImportReport(tenant=tenant)
     with write_connection(engine, bulk=True) as conn:
@@ -180,21 +186,23 @@ def _after_events_inserted(conn: Connection, tenant_id: int, owner_ids: list[str
 # --- reading: file -> DataFrame of our column names ---------------------------
 
 
-def read_owners(path: Path) -> pd.DataFrame:
-    return _read_table(path, OWNER_REQUIRED_COLUMNS, OWNER_OPTIONAL_COLUMNS)
+def read_owners(path: Path, mapping: Mapping | None = None) -> pd.DataFrame:
+    return _read_table(path, OWNER_REQUIRED_COLUMNS, OWNER_OPTIONAL_COLUMNS, mapping, "owners")
 
 
-def read_contacts(path: Path) -> pd.DataFrame:
-    return _read_table(path, CONTACT_REQUIRED_COLUMNS, CONTACT_OPTIONAL_COLUMNS)
+def read_contacts(path: Path, mapping: Mapping | None = None) -> pd.DataFrame:
+    return _read_table(path, CONTACT_REQUIRED_COLUMNS, CONTACT_OPTIONAL_COLUMNS, mapping, "contacts")
 
 
-def read_events(path: Path) -> pd.DataFrame:
-    return _read_table(path, EVENT_REQUIRED_COLUMNS, EVENT_OPTIONAL_COLUMNS)
+def read_events(path: Path, mapping: Mapping | None = None) -> pd.DataFrame:
+    return _read_table(path, EVENT_REQUIRED_COLUMNS, EVENT_OPTIONAL_COLUMNS, mapping, "events")
 
 
-def _read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
+def _read_table(
+    path: Path, required: tuple[str, ...], optional: tuple[str, ...], mapping: Mapping | None, kind: str
+) -> pd.DataFrame:
     """Stripped string cells of the known columns; the index is the file line number."""
-    frame = _apply_mapping(_read_raw(Path(path)))
+    frame = _apply_mapping(_read_raw(Path(path)), Path(path), mapping, kind)
     for column in required:
         if column not in frame.columns:
             raise CsvImportError(path, 1, column, "required column is missing from the header")
@@ -202,9 +210,19 @@ def _read_table(path: Path, required: tuple[str, ...], optional: tuple[str, ...]
     return frame[present]
 
 
-def _apply_mapping(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rename a foreign CRM's columns to ours. Identity until mappings exist."""
-    return frame
+def _load_mapping(mapping: Path | str) -> Mapping:
+    from service.mappings import load_mapping  # here: service.mappings imports this module
+
+    return load_mapping(mapping)
+
+
+def _apply_mapping(frame: pd.DataFrame, path: Path, mapping: Mapping | None, kind: str) -> pd.DataFrame:
+    """A foreign CRM's columns, values and times -> ours (service/mappings.py); identity without one."""
+    if mapping is None:
+        return frame
+    from service.mappings import apply_mapping
+
+    return apply_mapping(frame, mapping, kind, path)
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
