@@ -416,7 +416,7 @@ def test_unreadable_file_and_mapping_errors(sqlite_engine: Engine, tmp_path: Pat
     with pytest.raises(CsvImportError) as caught:
         import_csvs(sqlite_engine, "acme", events=tmp_path / "x.csv", mapping=mapping)
     assert (caught.value.path, caught.value.line, caught.value.field) == (mapping, 1, "mapping")
-    assert "column mappings are not supported yet" in str(caught.value)
+    assert "cannot read mapping file" in str(caught.value)
 
 
 def test_ragged_row_names_its_line(sqlite_engine: Engine, files: dict, tmp_path: Path) -> None:

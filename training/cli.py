@@ -118,6 +118,8 @@ def train(
     horizon_days: HorizonOpt = 90,
     cut_every_days: CutOpt = 30,
     json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    dask_scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: snapshots and "
+                                                            "lightgbm.dask training run on that cluster.")] = None,
 ) -> None:
     """Train, evaluate, log to MLflow, register, and promote only if better than the champion."""
     from service.settings import get_settings
@@ -125,11 +127,19 @@ def train(
 
     console = _console()
     dataset = _load_dataset(data, db, tenant, oracle)
+    client = None
+    if dask_scheduler:
+        from training.distributed import connect
+
+        client = connect(dask_scheduler)
     try:
         outcome = run_training(dataset, get_settings(), _snapshot_config(positive, horizon_days, cut_every_days),
-                               console=console)
+                               console=console, dask_client=client)
     except ValueError as exc:
         _fail(str(exc))
+    finally:
+        if client is not None:
+            client.close()
     if json_out:
         typer.echo(outcome.to_json())
     else:

@@ -11,6 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -49,16 +50,28 @@ class TrainingOutcome:
 
 def run_training(dataset: Dataset, settings: Settings, snapshot_config: SnapshotConfig = SnapshotConfig(),
                  train_config: TrainConfig | None = None, register: bool = True,
-                 console: Console | None = None) -> TrainingOutcome:
+                 console: Console | None = None, dask_client: Any = None) -> TrainingOutcome:
+    """Train, evaluate and (optionally) register; ``dask_client`` runs snapshots and the fit on Dask."""
     console = console or Console(stderr=True, quiet=True)
     train_config = train_config or TrainConfig(horizon_days=snapshot_config.horizon_days)
     started = time.perf_counter()
     with console.status("building point-in-time snapshots"):
-        snapshots = build_snapshots(dataset.events, dataset.owners, dataset.contacts, snapshot_config)
+        if dask_client is not None:
+            from training.distributed import build_snapshots_dask
+
+            snapshots = build_snapshots_dask(dataset.events, dataset.owners, dataset.contacts, dask_client,
+                                             snapshot_config)
+        else:
+            snapshots = build_snapshots(dataset.events, dataset.owners, dataset.contacts, snapshot_config)
     console.log(f"snapshots: {len(snapshots):,} rows, {snapshots['cut'].nunique()} cuts, "
                 f"positive rate {snapshots['label'].mean():.3f}")
     with console.status("training LightGBM (lambdarank and binary) and logistic regression"):
-        result = train_ranker(snapshots, train_config)
+        if dask_client is not None:
+            from training.distributed import train_ranker_dask
+
+            result = train_ranker_dask(snapshots, dask_client, train_config)
+        else:
+            result = train_ranker(snapshots, train_config)
     console.log(f"chosen objective: {result.ranker.objective} (validation NDCG@10 {result.validation_ndcg})")
     with console.status("evaluating on the test cuts"):
         table = evaluate(result, dataset.oracle)

@@ -78,6 +78,37 @@ def pair_table(contacts: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
+@dataclass(frozen=True)
+class SnapshotInputs:
+    """Everything a cut's snapshot needs, built once and shared by every cut (and Dask worker)."""
+
+    pairs: pd.DataFrame
+    arrays: EventArrays
+    success: EventArrays
+    static: pd.DataFrame
+    cuts: list[float]
+
+
+def prepare_snapshot_inputs(events: pd.DataFrame, owners: pd.DataFrame, contacts: pd.DataFrame,
+                            config: SnapshotConfig = SnapshotConfig(),
+                            cuts: Iterable[float] | None = None) -> SnapshotInputs:
+    pairs = pair_table(contacts)
+    arrays = frame_to_event_arrays(events.astype({OWNER_ID: str, CONTACT_ID: str}), pairs)
+    if not len(arrays):
+        raise ValueError("no events: nothing to learn from")
+    if cuts is None:
+        cuts = cut_times(arrays.ts.min(), arrays.ts.max(), config.cut_every_days, config.horizon_days)
+    cuts = [float(c) for c in cuts]
+    if not cuts:
+        raise ValueError(
+            f"history too short for one cut: need {config.horizon_days}-day horizon plus "
+            f"{config.cut_every_days} days of history; try smaller --horizon-days/--cut-every-days"
+        )
+    static = static_features(pairs, owners, contacts)
+    success = arrays.take(positive_mask(arrays, config.positive))
+    return SnapshotInputs(pairs, arrays, success, static, cuts)
+
+
 def build_snapshots(
     events: pd.DataFrame,
     owners: pd.DataFrame,
@@ -86,26 +117,15 @@ def build_snapshots(
     cuts: Iterable[float] | None = None,
 ) -> pd.DataFrame:
     """Rows (owner_id, contact_id, cut, *FEATURE_NAMES, label) for every cut and candidate."""
-    pairs = pair_table(contacts)
-    arrays = frame_to_event_arrays(events.astype({OWNER_ID: str, CONTACT_ID: str}), pairs)
-    if not len(arrays):
-        raise ValueError("no events: nothing to learn from")
-    if cuts is None:
-        cuts = cut_times(arrays.ts.min(), arrays.ts.max(), config.cut_every_days, config.horizon_days)
-    cuts = list(cuts)
-    if not cuts:
-        raise ValueError(
-            f"history too short for one cut: need {config.horizon_days}-day horizon plus "
-            f"{config.cut_every_days} days of history; try smaller --horizon-days/--cut-every-days"
-        )
-    static = static_features(pairs, owners, contacts)
-    success = arrays.take(positive_mask(arrays, config.positive))
-    frames = [_snapshot_at(arrays, success, pairs, static, cut, config.horizon_days) for cut in cuts]
+    inputs = prepare_snapshot_inputs(events, owners, contacts, config, cuts)
+    frames = [snapshot_at(inputs.arrays, inputs.success, inputs.pairs, inputs.static, cut, config.horizon_days)
+              for cut in inputs.cuts]
     return pd.concat(frames, ignore_index=True)
 
 
-def _snapshot_at(arrays: EventArrays, success: EventArrays, pairs: pd.DataFrame,
-                 static: pd.DataFrame, cut: float, horizon_days: int) -> pd.DataFrame:
+def snapshot_at(arrays: EventArrays, success: EventArrays, pairs: pd.DataFrame,
+                static: pd.DataFrame, cut: float, horizon_days: int) -> pd.DataFrame:
+    """One cut: features from events strictly before it, label from (cut, cut + horizon]."""
     n = len(pairs)
     dynamic = features_at_cut(arrays, n, cut)
     candidates = np.flatnonzero(~np.isnan(dynamic["days_since_last_event"]))

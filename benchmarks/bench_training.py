@@ -1,0 +1,92 @@
+"""Training quality and speed on a simulated network (issue: learning-to-rank quality bar).
+
+Simulates N owners, then times snapshot building, fitting (both LightGBM
+objectives and logistic regression) and evaluation, and prints the metric table
+with the oracle. It fails (exit 1) when the quality bar is missed, so the figure
+in benchmarks/README.md is a checked one:
+- model NDCG@10 >= 0.90 x oracle NDCG@10 on the test cuts,
+- model NDCG@10 >= 1.05 x the best baseline's,
+- calibration error <= 0.02,
+- features + fit + evaluation under 180 s.
+
+    .venv/bin/python benchmarks/bench_training.py --owners 300 --seed 7
+    .venv/bin/python benchmarks/bench_training.py --snapshot-events 1000000   # snapshot speed only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from model.baselines import BASELINES
+from training.datasets import load_csv_dir
+from training.evaluate import MODEL, ORACLE, evaluate, format_table
+from training.simulate import simulate_network, write_network
+from training.snapshots import SnapshotConfig, build_snapshots
+from training.train import TrainConfig, train_ranker
+
+
+def simulated(owners: int, seed: int) -> tuple:
+    folder = Path(tempfile.mkdtemp(prefix="introrank-bench-"))
+    write_network(simulate_network(n_owners=owners, seed=seed, months=12), folder)
+    return load_csv_dir(folder), folder
+
+
+def quality(owners: int, seed: int) -> dict:
+    data, _ = simulated(owners, seed)
+    started = time.perf_counter()
+    snapshots = build_snapshots(data.events, data.owners, data.contacts, SnapshotConfig())
+    t_snap = time.perf_counter() - started
+    result = train_ranker(snapshots, TrainConfig())
+    t_fit = time.perf_counter() - started - t_snap
+    table = evaluate(result, data.oracle)
+    total = time.perf_counter() - started
+    best_baseline = max(table.loc[name, "ndcg_at_10"] for name in BASELINES)
+    model = table.loc[MODEL]
+    return {
+        "owners": owners, "seed": seed, "events": len(data.events), "snapshot_rows": len(snapshots),
+        "objective": result.ranker.objective, "seconds_snapshots": round(t_snap, 1),
+        "seconds_fit": round(t_fit, 1), "seconds_total": round(total, 1),
+        "model_ndcg_at_10": model["ndcg_at_10"], "oracle_ndcg_at_10": table.loc[ORACLE, "ndcg_at_10"],
+        "share_of_oracle": model["share_of_oracle_ndcg_at_10"], "best_baseline_ndcg_at_10": best_baseline,
+        "lift_over_best_baseline": model["ndcg_at_10"] / best_baseline - 1, "ece": model["ece"],
+        "table": format_table(table),
+    }
+
+
+def snapshot_speed(target_events: int, seed: int) -> dict:
+    owners = 10
+    data, _ = simulated(owners, seed)
+    while len(data.events) < target_events:
+        owners *= 2
+        data, _ = simulated(owners, seed)
+    started = time.perf_counter()
+    snapshots = build_snapshots(data.events, data.owners, data.contacts, SnapshotConfig())
+    return {"owners": owners, "events": len(data.events), "cuts": int(snapshots["cut"].nunique()),
+            "snapshot_rows": len(snapshots), "seconds": round(time.perf_counter() - started, 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--owners", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--snapshot-events", type=int, default=0, help="only time snapshots for this many events")
+    args = parser.parse_args()
+    if args.snapshot_events:
+        print(json.dumps(snapshot_speed(args.snapshot_events, args.seed), indent=2))
+        return 0
+    report = quality(args.owners, args.seed)
+    print(report.pop("table"))
+    print(json.dumps(report, indent=2, default=float))
+    ok = (report["share_of_oracle"] >= 0.90 and report["lift_over_best_baseline"] >= 0.05
+          and report["ece"] <= 0.02 and report["seconds_total"] < 180)
+    print("quality bar:", "met" if ok else "MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
