@@ -29,6 +29,7 @@ from model.constants import (
     GOALS,
     OWNERS_CSV,
 )
+from service import csv_import
 from service.csv_import import import_csvs
 from service.db import make_engine
 from service.settings import Settings
@@ -115,7 +116,14 @@ def main() -> None:
     parser.add_argument("--owners", type=int, default=50)
     parser.add_argument("--contacts-per-owner", type=int, default=400)
     parser.add_argument("--postgres-url", default=Settings().test_postgres_url)
+    parser.add_argument(
+        "--storage-only",
+        action="store_true",
+        help="skip the online-aggregate refresh hook: time parsing, validation and inserts alone",
+    )
     args = parser.parse_args()
+    if args.storage_only:
+        csv_import._after_events_inserted = lambda conn, tenant_id, owner_ids: None
     with tempfile.TemporaryDirectory(prefix="introrank-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()

@@ -14,10 +14,20 @@ Every ``*.py`` in ``versions/`` is a revision; a new file with the right
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import service
 from service.tables import Base
+
+# Every ``service/*tables.py`` module declares tables on the same Base; import
+# them all so autogenerate compares against the whole schema.
+for _module in pkgutil.iter_modules(service.__path__):
+    if _module.name.endswith("tables"):
+        importlib.import_module(f"service.{_module.name}")
 
 config = context.config
 target_metadata = Base.metadata
