@@ -69,7 +69,7 @@ from model.constants import (
 )
 from service.aggregate_store import refresh_owners
 from service.db import get_or_create_tenant, write_connection
-from service.tables import Contact, Event, Owner, utc_now
+from service.tables import Base, Contact, Event, Owner, utc_now
 
 if TYPE_CHECKING:
     from service.mappings import Mapping
@@ -82,7 +82,8 @@ _INTEGER = r"[+-]?\d+(?:\.0*)?"  # "3" and "3.0" (spreadsheets) are integers
 _IN_CHUNK = 500  # keys per IN (...) lookup
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _REBUILD_INDEX_ROWS = 50_000  # SQLite: rebuild the time index for batches this large
-_EVENT_TIME_INDEX = next(i for i in Event.__table__.indexes if "occurred_at" in i.columns)
+_OWNERS, _CONTACTS, _EVENTS = (Base.metadata.tables[t.__tablename__] for t in (Owner, Contact, Event))
+_EVENT_TIME_INDEX = next(i for i in _EVENTS.indexes if "occurred_at" in i.columns)
 _COPY_CHUNK = 1 << 22
 
 
@@ -426,12 +427,12 @@ def validate_events(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 
 def _write_owners(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Path) -> FileReport:
-    defaults = {TARGET_INDUSTRIES: list, TARGET_COMPANIES: list}
-    return _upsert(conn, Owner.__table__, tenant_id, rows, Path(path), [OWNER_ID], defaults, stamp="updated_at")
+    defaults: dict[str, Callable[[], object]] = {TARGET_INDUSTRIES: list, TARGET_COMPANIES: list}
+    return _upsert(conn, _OWNERS, tenant_id, rows, Path(path), [OWNER_ID], defaults, stamp="updated_at")
 
 
 def _write_contacts(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Path) -> FileReport:
-    defaults = {
+    defaults: dict[str, Callable[[], object]] = {
         COMPANY: _none,
         INDUSTRY: _none,
         TITLE: _none,
@@ -440,7 +441,7 @@ def _write_contacts(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: 
         MUTUAL_CONNECTIONS: _none,
         DO_NOT_RECOMMEND: bool,
     }
-    return _upsert(conn, Contact.__table__, tenant_id, rows, Path(path), [OWNER_ID, CONTACT_ID], defaults)
+    return _upsert(conn, _CONTACTS, tenant_id, rows, Path(path), [OWNER_ID, CONTACT_ID], defaults)
 
 
 def _none() -> None:
@@ -454,7 +455,7 @@ def _upsert(
     rows: pd.DataFrame,
     path: Path,
     keys: list[str],
-    defaults: dict[str, type | object],
+    defaults: dict[str, Callable[[], object]],
     stamp: str | None = None,
 ) -> FileReport:
     """Insert new rows and update changed ones; columns absent from the file stay as stored.
@@ -480,7 +481,7 @@ def _upsert(
         else:
             report.updated += 1
         for column, make in defaults.items():  # used by INSERT only: DO UPDATE sets `values`
-            record.setdefault(column, make())  # type: ignore[operator]
+            record.setdefault(column, make())
         record["tenant_id"] = tenant_id
         if stamp:
             record[stamp] = now
@@ -527,7 +528,7 @@ def _chunks(items: list) -> list[list]:
 
 
 def _check_owners_known(conn: Connection, tenant_id: int, tenant: str, rows: pd.DataFrame, path: Path) -> None:
-    table = Owner.__table__
+    table = _OWNERS
     known: set[str] = set()
     for chunk in _chunks(rows[OWNER_ID].unique().tolist()):
         query = select(table.c.owner_id).where(table.c.tenant_id == tenant_id, table.c.owner_id.in_(chunk))
@@ -542,7 +543,7 @@ def _check_owners_known(conn: Connection, tenant_id: int, tenant: str, rows: pd.
 
 
 def _check_contacts_known(conn: Connection, tenant_id: int, tenant: str, rows: pd.DataFrame, path: Path) -> None:
-    table = Contact.__table__
+    table = _CONTACTS
     known: set[str] = set()
     for chunk in _chunks(rows[OWNER_ID].unique().tolist()):
         query = select(table.c.owner_id, table.c.contact_id).where(

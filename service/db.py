@@ -159,16 +159,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 def get_or_create_tenant(conn_or_session: Connection | Session, name: str) -> int:
     """The id of tenant ``name``, creating it if needed (safe under concurrency)."""
-    dialect = _dialect_name(conn_or_session)
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
     found = select(Tenant.id).where(Tenant.name == name)
     tenant_id = conn_or_session.execute(found).scalar_one_or_none()
     if tenant_id is not None:
         return tenant_id
-    if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
-    statement = insert(Tenant).values(name=name, created_at=utc_now())
-    conn_or_session.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+    values = {"name": name, "created_at": utc_now()}
+    if _dialect_name(conn_or_session) == "postgresql":
+        pg = postgresql.insert(Tenant).values(values)
+        conn_or_session.execute(pg.on_conflict_do_nothing(index_elements=["name"]))
+    else:
+        lite = sqlite.insert(Tenant).values(values)
+        conn_or_session.execute(lite.on_conflict_do_nothing(index_elements=["name"]))
     return conn_or_session.execute(found).scalar_one()
 
 
