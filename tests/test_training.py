@@ -1,0 +1,77 @@
+"""Training end to end on a small fixed network: ordering against baselines and oracle, MLflow, the gate."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from model.baselines import BASELINES
+from model.constants import CHAMPION_ALIAS, MODEL_NAME
+from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from service.settings import Settings
+from training.evaluate import LOGISTIC, MODEL, ORACLE, evaluate
+from training.pipeline import run_training
+from training.registry import configure_tracking
+from training.snapshots import build_snapshots
+from training.train import TrainConfig, split_by_time, train_ranker
+
+
+@pytest.fixture(scope="module")
+def trained(tiny):
+    snapshots = build_snapshots(tiny.events, tiny.owners, tiny.contacts)
+    result = train_ranker(snapshots, TrainConfig())
+    return snapshots, result, evaluate(result, tiny.oracle)
+
+
+def test_oracle_beats_model_beats_every_baseline(trained):
+    _, _, table = trained
+    assert table.loc[ORACLE, "ndcg_at_10"] >= table.loc[MODEL, "ndcg_at_10"]
+    for name in BASELINES:
+        assert table.loc[MODEL, "ndcg_at_10"] > table.loc[name, "ndcg_at_10"], name
+    assert 0 < table.loc[MODEL, "share_of_oracle_ndcg_at_10"] <= 1
+
+
+def test_served_probabilities_are_calibrated_probabilities(trained):
+    _, result, table = trained
+    proba = result.ranker.predict_proba(result.split.test[list(FEATURE_NAMES)])
+    assert ((proba >= 0) & (proba <= 1)).all()
+    assert table.loc[MODEL, "ece"] < 0.05
+    assert table.loc[MODEL, "brier"] < table.loc[MODEL, "ece"] + 0.2
+
+
+def test_time_split_keeps_training_labels_out_of_the_held_out_period(trained):
+    snapshots, result, _ = trained
+    split = split_by_time(snapshots, TrainConfig())
+    horizon = 90 * 86400
+    assert split.train["cut"].max() + horizon <= split.val["cut"].min() < split.test["cut"].min()
+    assert result.ranker.objective in ("lambdarank", "binary")
+
+
+def test_logistic_regression_is_reported(trained):
+    _, _, table = trained
+    assert LOGISTIC in table.index and 0 <= table.loc[LOGISTIC, "ndcg_at_10"] <= 1
+
+
+@pytest.mark.slow
+def test_mlflow_run_registry_and_champion_gate(tiny, tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    first = run_training(tiny, settings)
+    assert first.decision.promoted and first.decision.champion_version is None
+    second = run_training(tiny, settings)  # identical data and seed: equal, so not strictly better
+    assert not second.decision.promoted
+    assert second.decision.champion_ndcg == pytest.approx(second.decision.new_ndcg)
+    client = configure_tracking(settings)
+    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version) == first.decision.version
+    run = client.get_run(second.run_id)
+    assert run.data.params["feature_schema_version"] == FEATURE_SCHEMA_VERSION
+    assert {"model.ndcg_at_10", "oracle.ndcg_at_10", "warmest.ndcg_at_10", "champion_gate.promoted"} <= set(
+        run.data.metrics)
+    artifacts = {a.path for a in MlflowClient().list_artifacts(second.run_id, "plots")}
+    assert {"plots/ndcg_at_k.png", "plots/reliability.png", "plots/feature_importance.png"} <= artifacts
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}")
+    assert model.metadata.get_input_schema() is not None
+    rows = first.result.split.test[list(FEATURE_NAMES)].head(20)
+    out = model.predict(rows)
+    np.testing.assert_allclose(out["probability"].to_numpy(), first.result.ranker.predict_proba(rows))
