@@ -25,6 +25,7 @@ from model.rerank import RerankPolicy, rerank
 from service.aggregate_store import PairStates, load_owner_states, states_from_events
 from service.errors import NotFoundError
 from service.model_holder import ServedModel
+from service.policy import load_policy
 from service.serving_tables import Feedback, ServedRecommendation
 from service.tables import Contact, Event, Owner
 
@@ -170,8 +171,10 @@ def rank_candidates(features: pd.DataFrame, rows: pd.DataFrame, served: ServedMo
 
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
               goal: str | None = None, as_of: float | None = None,
-              policy: RerankPolicy = RerankPolicy()) -> RecommendationList:
+              policy: RerankPolicy | None = None) -> RecommendationList:
+    """The owner's list under ``policy`` (the tenant's own when not given)."""
     owner = load_owner(conn, tenant_id, owner_id)
+    policy = policy or load_policy(conn, tenant_id)
     at = time.time() if as_of is None else as_of
     states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
         conn, tenant_id, owner_id, at)

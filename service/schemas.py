@@ -186,3 +186,18 @@ class KeepWarmPublic(BaseModel):
     as_of: AwareDatetime
     model_version: str
     keep_warm: list[KeepWarmItem]
+
+
+class PolicyUpdate(Strict):
+    """Fields left out keep their value; null resets one to the product default."""
+
+    impression_decay: float | None = Field(default=None, gt=0, le=1,
+                                           description="Score factor per unanswered impression (1 = off)")
+    max_per_company: int | None = Field(default=None, ge=1, le=100)
+    ask_cooldown_days: float | None = Field(default=None, ge=0, le=365)
+
+
+class PolicyPublic(BaseModel):
+    impression_decay: float
+    max_per_company: int
+    ask_cooldown_days: float

@@ -87,6 +87,10 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Re-ranking policy of this tenant; NULL means the product default (model.rerank.RerankPolicy).
+    impression_decay: Mapped[float | None] = mapped_column(Double)
+    max_per_company: Mapped[int | None] = mapped_column(Integer)
+    ask_cooldown_days: Mapped[float | None] = mapped_column(Double)
 
 
 class ApiKey(Base):

@@ -66,7 +66,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -93,6 +93,7 @@ from model.rerank import RerankPolicy
 from service.db import write_connection
 from service.errors import NotFoundError
 from service.model_holder import ServedModel, load_served_model
+from service.policy import load_policy
 from service.recommend import RecommendationList, log_served, recommend
 from service.settings import Settings
 from service.tables import Base, BigIntId, Owner, Tenant, utc_now
@@ -107,7 +108,7 @@ DEFAULT_TIMEOUT = 5.0  # seconds per HTTP attempt
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BASE_DELAY = 0.5  # seconds; waits 0.5, 1, 2 between the 4 attempts
 STALE_CLAIM = timedelta(minutes=10)  # a "sending" row older than this is from a crashed push
-PUSH_POLICY = RerankPolicy(impression_decay=1.0)  # no impression discounting: stable digests
+PUSH_POLICY = RerankPolicy(impression_decay=1.0)  # the tenant's policy, minus impression discounting
 
 DELIVERED, FAILED, SENDING = "delivered", "failed", "sending"
 STATUSES = (DELIVERED, FAILED, SENDING)
@@ -442,7 +443,8 @@ def _push_owner(engine: Engine, client: httpx.Client, hook: Row, tenant_id: int,
                 sleep: Callable[[float], None]) -> OwnerPush:
     try:
         with engine.connect() as conn:
-            result = recommend(conn, tenant_id, owner_id, served, k, policy=PUSH_POLICY)
+            policy = replace(load_policy(conn, tenant_id), impression_decay=PUSH_POLICY.impression_decay)
+            result = recommend(conn, tenant_id, owner_id, served, k, policy=policy)
     except NotFoundError:  # erased while the push ran
         return OwnerPush(owner_id, None, "error")
     except Exception as exc:  # one bad owner never stops the push

@@ -195,3 +195,20 @@ def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, t
                 break
             time.sleep(0.2)
         assert client.get("/v1/model").json()["model_version"] == outcome.decision.version
+
+
+def test_tenant_policy_configures_reranking(app_client, tiny):
+    client, _ = app_client
+    load_through_api(client, tiny)
+    assert client.get("/v1/admin/policy").json() == {"impression_decay": 0.85, "max_per_company": 2,
+                                                     "ask_cooldown_days": 30.0}
+    assert client.put("/v1/admin/policy", json={"max_per_company": 1, "impression_decay": 1.0}).json()[
+        "max_per_company"] == 1
+    items = client.get("/v1/owners/o1/recommendations", params={"k": 10}).json()["recommendations"]
+    companies = tiny.contacts.set_index("contact_id").loc[[r["contact_id"] for r in items], "company"]
+    assert companies[companies != ""].value_counts().max() == 1
+    again = client.get("/v1/owners/o1/recommendations", params={"k": 10}).json()["recommendations"]
+    assert [r["contact_id"] for r in again] == [r["contact_id"] for r in items]  # decay 1.0: no sinking
+    bad = client.put("/v1/admin/policy", json={"impression_decay": 1.5})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "impression_decay"]
+    assert client.put("/v1/admin/policy", json={"max_per_company": None}).json()["max_per_company"] == 2

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
-
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 
+from service.db import write_connection
 from service.deps import AdminDep, EngineDep, HolderDep, MetricsDep, PrincipalDep, ServedModelDep
 from service.errors import NotFoundError
 from service.jobs import Job
 from service.model_holder import ServedModel
-from service.schemas import ModelPublic
+from service.policy import load_policy, save_policy
+from service.schemas import ModelPublic, PolicyPublic, PolicyUpdate
 
 router = APIRouter(tags=["operations"])
 
@@ -114,3 +116,17 @@ def get_job(job_id: str, principal: AdminDep, request: Request) -> JobPublic:
     if job is None:
         raise NotFoundError("job", job_id)
     return _job_public(job)
+
+
+@router.get("/v1/admin/policy", response_model=PolicyPublic)
+def get_policy(principal: AdminDep, engine: EngineDep) -> PolicyPublic:
+    """The tenant's re-ranking policy (company cap, ask cool-down, impression decay)."""
+    with engine.connect() as conn:
+        return PolicyPublic(**asdict(load_policy(conn, principal.tenant_id)))
+
+
+@router.put("/v1/admin/policy", response_model=PolicyPublic)
+def put_policy(body: PolicyUpdate, principal: AdminDep, engine: EngineDep) -> PolicyPublic:
+    with write_connection(engine) as conn:
+        policy = save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True))
+    return PolicyPublic(**asdict(policy))
