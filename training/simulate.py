@@ -49,6 +49,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ from model.constants import (
     COMPANY,
     CONTACT_ID,
     CONTACTS_CSV,
+    DEFAULT_CUT_EVERY_DAYS,
     DEFAULT_HORIZON_DAYS,
     DIRECTION,
     DIRECTION_CODES,
@@ -107,7 +109,7 @@ WEEK_SECONDS = 7 * SECONDS_PER_DAY
 DAYS_PER_MONTH = 30
 WEEKS_PER_REGIME = 4  # the activity regime is redrawn about monthly
 ASK_MEMORY_WEEKS = 13  # ask fatigue looks back ~90 days
-OWNERS_PER_CHUNK = 100  # bounds memory; fixed so the random streams never depend on size
+OWNERS_PER_CHUNK = 100  # bounds memory; one random stream per chunk, so keep it constant
 
 INDUSTRIES = (
     "software", "finance", "healthcare", "education",
@@ -141,7 +143,6 @@ _GOAL_WEIGHTS_BY_STAGE = np.array([  # columns: job_search, skill_building, busi
     (0.28, 0.17, 0.30, 0.25), (0.15, 0.12, 0.38, 0.35), (0.10, 0.08, 0.40, 0.42),
     (0.06, 0.06, 0.43, 0.45),
 ])
-_GOAL_INDEX = {g: i for i, g in enumerate(GOALS)}
 
 
 def _by_goal(table: dict[str, float]) -> np.ndarray:
@@ -251,10 +252,7 @@ class _Contacts:
 class _PairRates:
     """Everything the weekly loop needs per pair, precomputed so chunks just slice it."""
 
-    out_rate: np.ndarray
-    give_rate: np.ndarray
-    ask_rate: np.ndarray
-    in_rate: np.ndarray
+    activity: np.ndarray  # (pairs, columns of _ACTIVITY_COLUMNS): events per active week
     reply_p: np.ndarray
     wake_p: np.ndarray
     sleep_p: np.ndarray
@@ -266,7 +264,7 @@ class _PairRates:
         return _PairRates(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
 
     def __len__(self) -> int:
-        return len(self.out_rate)
+        return len(self.reply_p)
 
 
 @dataclass(frozen=True)
@@ -282,6 +280,10 @@ class _Events:
     @classmethod
     def concat(cls, batches: list[_Events]) -> _Events:
         return cls(*(np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)))
+
+    @classmethod
+    def empty(cls) -> _Events:
+        return cls.of(*(np.empty(0),) * 4)
 
     @classmethod
     def of(cls, pair: np.ndarray, ts: np.ndarray, kind: np.ndarray, direction: np.ndarray,
@@ -423,12 +425,16 @@ def _pair_rates(rng: np.random.Generator, owners: _Owners, contacts: _Contacts) 
     owner_ask = np.exp(rng.normal(0.0, 0.6, size=n_owners))[o] * _ASK_RATE_BY_GOAL[owners.goal[o]]
     pair_give, pair_ask = (np.exp(rng.normal(0.0, 0.6, size=(2, len(o)))))
     s, h = contacts.strength, contacts.helpfulness
-    out_rate = _ACTIVE_RATE * activity * np.exp(s)
+    outbound = _ACTIVE_RATE * activity * np.exp(s)
+    inbound = _INBOUND_SHARE * outbound * np.exp(0.4 * h)
+    shares = np.array(list(_OUTBOUND_SHARES.values()))
     return _PairRates(
-        out_rate=out_rate,
-        give_rate=_GIVE_RATE * owner_give * pair_give * np.exp(0.5 * s),
-        ask_rate=owner_ask * pair_ask * np.exp(0.3 * s),
-        in_rate=_INBOUND_SHARE * out_rate * np.exp(0.4 * h),
+        activity=np.column_stack([
+            outbound[:, None] * shares,
+            _GIVE_RATE * owner_give * pair_give * np.exp(0.5 * s),
+            owner_ask * pair_ask * np.exp(0.3 * s),
+            inbound[:, None] * shares,
+        ]),
         reply_p=_sigmoid(-0.4 + 1.2 * h),
         wake_p=_sigmoid(-1.6 + 0.8 * s),
         sleep_p=_sigmoid(-1.3 - 0.6 * s),
@@ -478,30 +484,36 @@ class _TieState:
         np.minimum.at(self.first_ts, events.pair, events.ts)
 
 
-_COLUMN_KINDS = np.array([EVENT_TYPE_CODES[t] for t in (TOUCH, MESSAGE, MEETING, GIVE, ASK,
-                                                          TOUCH, MESSAGE, MEETING)])
-_COLUMN_DIRECTIONS = np.array([DIRECTION_CODES[OUT]] * 5 + [DIRECTION_CODES[IN]] * 3)
+# Columns of _PairRates.activity: (type, direction, follows the activity regime). Asks
+# ignore the regime: owners ask when they need something, warm tie or not.
+_ACTIVITY_COLUMNS = (
+    (TOUCH, OUT, True), (MESSAGE, OUT, True), (MEETING, OUT, True), (GIVE, OUT, True),
+    (ASK, OUT, False), (TOUCH, IN, True), (MESSAGE, IN, True), (MEETING, IN, True),
+)
+_COLUMN_KINDS = np.array([EVENT_TYPE_CODES[kind] for kind, _, _ in _ACTIVITY_COLUMNS])
+_COLUMN_DIRECTIONS = np.array([DIRECTION_CODES[d] for _, d, _ in _ACTIVITY_COLUMNS])
+_FOLLOWS_REGIME = np.array([follows for _, _, follows in _ACTIVITY_COLUMNS])
 
 
-def _activity_rates(rates: _PairRates, state: _TieState, alive: np.ndarray,
-                    fraction: float) -> np.ndarray:
-    """Expected events per pair this week, one column per (type, direction) of ``_COLUMN_*``.
+def _draw_activity(rng: np.random.Generator, rates: _PairRates, state: _TieState,
+                   alive: np.ndarray, t0: int, t1: int) -> _Events:
+    """Touches, messages, meetings, gives and asks of one week.
 
-    Asks ignore the regime: owners ask when they need something, warm or not.
+    One Poisson count per pair, then a column per event in proportion to the
+    column rates: the same law as a Poisson per (pair, column), with an eighth of
+    the draws.
     """
-    on = np.where(state.active, 1.0, _DORMANT_FACTOR) * alive * fraction
-    shares = np.array(list(_OUTBOUND_SHARES.values()))
-    outbound = rates.out_rate[:, None] * shares * on[:, None]
-    inbound = rates.in_rate[:, None] * shares * on[:, None]
-    other = np.column_stack([rates.give_rate * on, rates.ask_rate * alive * fraction])
-    return np.hstack([outbound, other, inbound])
-
-
-def _draw_activity(rng: np.random.Generator, expected: np.ndarray, t0: int, t1: int) -> _Events:
-    counts = rng.poisson(expected)
-    cell = np.repeat(np.arange(counts.size), counts.ravel())
-    pair, column = np.divmod(cell, expected.shape[1])
-    ts = t0 + np.floor(rng.random(len(cell)) * (t1 - t0))
+    fraction = (t1 - t0) / WEEK_SECONDS
+    regime = np.where(state.active, 1.0, _DORMANT_FACTOR) * alive * fraction
+    need = alive * fraction
+    total = (regime * (rates.activity @ _FOLLOWS_REGIME)
+             + need * (rates.activity @ ~_FOLLOWS_REGIME))
+    pair = np.repeat(np.arange(len(total)), rng.poisson(total))
+    scale = np.where(_FOLLOWS_REGIME, regime[pair, None], need[pair, None])
+    cum = np.cumsum(rates.activity[pair] * scale, axis=1)
+    column = (rng.random((len(pair), 1)) * cum[:, -1:] >= cum).sum(axis=1)
+    column = np.minimum(column, len(_ACTIVITY_COLUMNS) - 1)
+    ts = t0 + np.floor(rng.random(len(pair)) * (t1 - t0))
     return _Events.of(pair, ts, _COLUMN_KINDS[column], _COLUMN_DIRECTIONS[column])
 
 
@@ -538,15 +550,14 @@ def _simulate_chunk(rng: np.random.Generator, rates: _PairRates,
     state = _TieState.start(rng, rates)
     hazards = np.zeros((len(rates), clock.n_weeks))
     done: list[_Events] = []
-    pending = _Events.of(*(np.empty(0),) * 4)
+    pending = _Events.empty()
     for week in range(clock.n_weeks):
         if week and week % WEEKS_PER_REGIME == 0:
             state.switch_regimes(rng, rates)
         t0, t1 = clock.week(week)
         alive = rates.entry_week <= week
         hazards[:, week] = np.exp(rates.static_log_hazard + state.dynamic_log_hazard()) * alive
-        expected = _activity_rates(rates, state, alive, (t1 - t0) / WEEK_SECONDS)
-        activity = _draw_activity(rng, expected, t0, t1)
+        activity = _draw_activity(rng, rates, state, alive, t0, t1)
         replies = _draw_replies(rng, activity, rates.reply_p)
         intros = _draw_intros(rng, hazards[:, week], rates.referral_share, t0, t1)
         batch = _Events.concat([pending, activity, replies, intros])
@@ -565,18 +576,22 @@ def _cumulative_hazard(hazards: np.ndarray, clock: _Clock, at: int) -> np.ndarra
     return hazards[:, :week].sum(axis=1) + hazards[:, week] * (position - week)
 
 
+_Oracle = tuple[np.ndarray, np.ndarray, np.ndarray]  # pair, cut (epoch s), probability
+
+
 def _chunk_oracle(hazards: np.ndarray, first_ts: np.ndarray, clock: _Clock,
-                  cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pair, cut index, P(label)) for pairs with an event strictly before each cut."""
+                  cuts: np.ndarray) -> _Oracle:
+    """P(label) at each cut for the pairs with an event strictly before it (the candidates)."""
     horizon = DEFAULT_HORIZON_DAYS * SECONDS_PER_DAY
-    parts = []
-    for i, cut in enumerate(cuts):
+    pairs, times, probs = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0)]
+    for cut in cuts:
         mass = (_cumulative_hazard(hazards, clock, cut + horizon)
                 - _cumulative_hazard(hazards, clock, cut))
         pair = np.flatnonzero(first_ts < cut)
-        prob = -np.expm1(-(1.0 - USEFUL_FALSE_P) * mass[pair])
-        parts.append((pair, np.full(len(pair), i), prob))
-    return tuple(np.concatenate([p[j] for p in parts]) if parts else np.empty(0) for j in range(3))
+        pairs.append(pair)
+        times.append(np.full(len(pair), cut, dtype=np.int64))
+        probs.append(-np.expm1(-(1.0 - USEFUL_FALSE_P) * mass[pair]))
+    return np.concatenate(pairs), np.concatenate(times), np.concatenate(probs)
 
 
 @contextmanager
@@ -664,9 +679,10 @@ def _utc(seconds: np.ndarray) -> pd.Series:
 
 def _events_frame(events: _Events, pair_owner: np.ndarray, owner_ids: pd.Series,
                   contact_ids: pd.Series) -> pd.DataFrame:
-    """Sorted by owner, then time (ties broken by pair, type, direction: deterministic)."""
-    owner = pair_owner[events.pair]
-    ev = events.take(np.lexsort((events.direction, events.kind, events.pair, events.ts, owner)))
+    """Sorted by owner, then time; ties keep the (seeded) generation order."""
+    since = events.ts - events.ts.min(initial=0)
+    key = (pair_owner[events.pair].astype(np.int64) << 32) | since
+    ev = events.take(np.argsort(key, kind="stable"))
     useful = pd.arrays.BooleanArray(ev.useful == _USEFUL_TRUE, ev.useful == _USEFUL_UNKNOWN)
     return pd.DataFrame({
         EVENT_ID: _ids("e", len(ev.pair)),
@@ -695,19 +711,20 @@ def _oracle_frame(pair: np.ndarray, cut: np.ndarray, probability: np.ndarray,
 
 
 def _run_chunks(seqs: list[np.random.SeedSequence], rates: _PairRates, pair_owner: np.ndarray,
-                clock: _Clock, cuts: np.ndarray, progress: bool) -> tuple[_Events, tuple]:
+                clock: _Clock, cuts: np.ndarray, progress: bool) -> tuple[_Events, _Oracle]:
     """Simulate owners in fixed-size chunks; every chunk has its own random stream."""
-    bounds = np.searchsorted(pair_owner, np.arange(0, len(seqs) + 1) * OWNERS_PER_CHUNK)
+    bounds = np.searchsorted(pair_owner, np.arange(len(seqs) + 1) * OWNERS_PER_CHUNK)
     events, oracle = [], []
-    with _progress_bar(progress, int(pair_owner[-1]) + 1 if len(pair_owner) else 0) as advance:
+    with _progress_bar(progress, int(pair_owner[-1]) + 1) as advance:
         for seq, lo, hi in zip(seqs, bounds[:-1], bounds[1:], strict=True):
             chunk_events, hazards, first_ts = _simulate_chunk(
                 np.random.default_rng(seq), rates[lo:hi], clock)
             pair, cut, prob = _chunk_oracle(hazards, first_ts, clock, cuts)
             events.append(chunk_events.shifted(lo))
-            oracle.append((pair + lo, cuts[cut.astype(np.int64)], prob))
-            advance(len(np.unique(pair_owner[lo:hi])))
-    return _Events.concat(events), tuple(np.concatenate(part) for part in zip(*oracle, strict=True))
+            oracle.append((pair + lo, cut, prob))
+            advance(int(pair_owner[hi - 1] - pair_owner[lo]) + 1)
+    pair, cut, prob = (np.concatenate(part) for part in zip(*oracle, strict=True))
+    return _Events.concat(events), (pair, cut, prob)
 
 
 def simulate_network(n_owners: int, seed: int, months: int = 12, start: str = "2025-01-01",
@@ -722,7 +739,7 @@ def simulate_network(n_owners: int, seed: int, months: int = 12, start: str = "2
     owners = _draw_owners(rng, n_owners)
     contacts = _draw_contacts(rng, owners, clock.n_weeks)
     rates = _pair_rates(rng, owners, contacts)
-    cuts = cut_times(clock.start, clock.end, horizon_days=DEFAULT_HORIZON_DAYS)
+    cuts = cut_times(clock.start, clock.end, DEFAULT_CUT_EVERY_DAYS, DEFAULT_HORIZON_DAYS)
     events, (pair, cut, prob) = _run_chunks(chunk_seqs, rates, contacts.owner, clock, cuts,
                                             progress)
     owner_ids, contact_ids = _ids("o", n_owners), _ids("c", len(contacts.owner))
@@ -736,8 +753,30 @@ def simulate_network(n_owners: int, seed: int, months: int = 12, start: str = "2
 
 
 # --- CSV rendering ----------------------------------------------------------------------
+# Rendering is column-wise NumPy on fixed-width bytes: values stay NUL-padded until
+# a whole block of rows is joined, then the NULs (never part of CSV text) are dropped.
+# Blocks keep every temporary small enough for the allocator to recycle: touching
+# fresh memory is what costs most here.
+_ROWS_PER_BLOCK = 200_000
+_SAMPLE_ROWS = 10_000
 _NEEDS_QUOTES = np.zeros(256, dtype=bool)
 _NEEDS_QUOTES[list(b',"\n\r')] = True
+
+
+def _side_by_side(parts: list[np.ndarray | bytes], n: int) -> np.ndarray:
+    """Row-wise concatenation of fixed-width byte columns (bytes scalars repeat on every row)."""
+    widths = [len(p) if isinstance(p, bytes) else p.dtype.itemsize for p in parts]
+    rows = np.empty(n, dtype=[(f"f{i}", f"V{w}") for i, w in enumerate(widths) if w])
+    for i, (part, width) in enumerate(zip(parts, widths, strict=True)):
+        if width:
+            rows[f"f{i}"] = np.void(part) if isinstance(part, bytes) else part.view(f"V{width}")
+    return rows.view(f"S{rows.dtype.itemsize}") if len(rows.dtype) else np.full(n, b"")
+
+
+def _byte_matrix(text: np.ndarray) -> np.ndarray:
+    """Fixed-width bytes as a (rows, width) uint8 matrix, NUL-padded."""
+    text = np.ascontiguousarray(text, dtype=f"S{max(text.dtype.itemsize, 1)}")
+    return text.view(np.uint8).reshape(len(text), text.dtype.itemsize)
 
 
 def _quoted(text: np.ndarray) -> np.ndarray:
@@ -749,25 +788,47 @@ def _quoted(text: np.ndarray) -> np.ndarray:
     return np.where(needs, escaped, text)
 
 
-def _byte_matrix(text: np.ndarray) -> np.ndarray:
-    """Fixed-width bytes as a (rows, width) uint8 matrix, NUL-padded."""
-    text = np.ascontiguousarray(text, dtype=f"S{max(text.dtype.itemsize, 1)}")
-    return text.view(np.uint8).reshape(len(text), text.dtype.itemsize)
+@cache
+def _times_of_day() -> np.ndarray:
+    """"THH:MM:SS+00:00" for each of the 86,400 seconds of a day, formatted once."""
+    clock = np.datetime_as_string(np.arange(SECONDS_PER_DAY).astype("datetime64[s]"), unit="s")
+    return np.strings.add(np.strings.slice(clock.astype("S19"), 10, None), b"+00:00")
 
 
 def _iso_utc(seconds: np.ndarray) -> np.ndarray:
-    """ISO 8601 with a +00:00 offset, formatted per distinct day and second of day.
-
-    Formatting only the few hundred days and 86,400 times of day, then indexing,
-    is what keeps millions of timestamps cheap.
-    """
+    """ISO 8601 with a +00:00 offset from a few hundred formatted days and the time table."""
     day, second = np.divmod(seconds, SECONDS_PER_DAY)
     first = int(day.min(initial=0))
     span = np.arange(first, int(day.max(initial=first)) + 1).astype("datetime64[D]")
     days = np.datetime_as_string(span).astype("S10")
-    clock = np.datetime_as_string(np.arange(SECONDS_PER_DAY).astype("datetime64[s]"), unit="s")
-    times = np.strings.add(np.strings.slice(clock.astype("S19"), 10, None), b"+00:00")
-    return np.strings.add(days[day - first], times[second])
+    return _side_by_side([days[day - first], _times_of_day()[second]], len(seconds))
+
+
+def _fixed_point(values: np.ndarray, decimals: int = 6) -> np.ndarray:
+    """Six decimals without per-value Python formatting (probabilities, mostly)."""
+    scaled = np.rint(np.abs(values) * 10**decimals).astype(np.int64)
+    whole, frac = np.divmod(scaled, 10**decimals)
+    digits = _byte_matrix((frac + 10**decimals).astype(f"S{decimals + 1}"))[:, 1:]
+    digits = np.ascontiguousarray(digits).view(f"S{decimals}").ravel()
+    sign = np.where(values < 0, b"-", b"\x00")
+    return _side_by_side([sign, whole.astype(bytes), b".", digits], len(values))
+
+
+def _utf8(text: np.ndarray) -> np.ndarray:
+    """ASCII takes numpy's C cast; only text with other characters pays for real encoding."""
+    try:
+        return text.astype(bytes)
+    except UnicodeEncodeError:
+        return np.array([value.encode("utf-8") for value in text], dtype=bytes)
+
+
+def _text_bytes(series: pd.Series) -> np.ndarray:
+    """Quoted UTF-8; repetitive text (ids, type names) is rendered once per distinct value."""
+    sample = series.iloc[:_SAMPLE_ROWS]
+    if sample.nunique() > len(sample) // 2:
+        return _quoted(_utf8(series.to_numpy(dtype=object)))
+    codes, distinct = pd.factorize(series)
+    return _quoted(_utf8(np.asarray(distinct, dtype=object)))[codes]
 
 
 def _column_text(series: pd.Series) -> np.ndarray:
@@ -783,41 +844,24 @@ def _column_text(series: pd.Series) -> np.ndarray:
     elif pd.api.types.is_float_dtype(series.dtype):
         text = _fixed_point(series.to_numpy(dtype=np.float64, na_value=0.0))
     else:
-        text = _quoted(_utf8(series.fillna("").to_numpy(dtype=object)))
-    return np.where(known, text, b"")
+        text = _text_bytes(series.fillna(""))
+    return text if known.all() else np.where(known, text, b"")
 
 
-def _utf8(text: np.ndarray) -> np.ndarray:
-    """ASCII takes numpy's C cast; only text with other characters pays for real encoding."""
-    try:
-        return text.astype(bytes)
-    except UnicodeEncodeError:
-        return np.array([value.encode("utf-8") for value in text], dtype=bytes)
-
-
-def _fixed_point(values: np.ndarray, decimals: int = 6) -> np.ndarray:
-    """Six decimals without per-value Python formatting (probabilities, mostly)."""
-    scaled = np.rint(np.abs(values) * 10**decimals).astype(np.int64)
-    whole, frac = np.divmod(scaled, 10**decimals)
-    digits = np.strings.slice((frac + 10**decimals).astype(bytes), 1, None)
-    sign = np.where(values < 0, b"-", b"")
-    return np.strings.add(np.strings.add(sign, whole.astype(bytes)), np.strings.add(b".", digits))
-
-
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV, built column-wise (a row-by-row writer is the bottleneck).
-
-    Columns become NUL-padded byte matrices laid side by side with the separators;
-    CSV text never contains NUL, so dropping the padding leaves exactly the rows.
-    """
-    comma = np.full((len(frame), 1), ord(","), np.uint8)
-    newline = np.full((len(frame), 1), ord("\n"), np.uint8)
-    parts = []
+def _csv_rows(frame: pd.DataFrame) -> bytes:
+    parts: list[np.ndarray | bytes] = []
     for column in frame.columns:
-        parts += [comma, _byte_matrix(_column_text(frame[column]))]
-    body = np.hstack(parts[1:] + [newline]) if len(frame) else np.empty((0, 0), np.uint8)
-    header = ",".join(map(str, frame.columns)) + "\n"
-    return header.encode() + body.tobytes().replace(b"\x00", b"")
+        parts += [_column_text(frame[column]), b","]
+    parts[-1] = b"\n"
+    padded = _side_by_side(parts, len(frame)).view(np.uint8)
+    return padded[padded != 0].tobytes()
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    with path.open("wb") as out:
+        out.write((",".join(map(str, frame.columns)) + "\n").encode())
+        for start in range(0, len(frame), _ROWS_PER_BLOCK):
+            out.write(_csv_rows(frame.iloc[start:start + _ROWS_PER_BLOCK]))
 
 
 def write_network(network: SimulatedNetwork, out_dir: Path) -> list[Path]:
@@ -827,7 +871,6 @@ def write_network(network: SimulatedNetwork, out_dir: Path) -> list[Path]:
     paths = []
     for name, frame in ((OWNERS_CSV, network.owners), (CONTACTS_CSV, network.contacts),
                         (EVENTS_CSV, network.events), (ORACLE_CSV, network.oracle)):
-        path = out_dir / name
-        path.write_bytes(_csv_bytes(frame))
-        paths.append(path)
+        paths.append(out_dir / name)
+        _write_csv(paths[-1], frame)
     return paths
