@@ -13,6 +13,7 @@ import pandas as pd
 
 from model.baselines import BASELINES
 from model.constants import CONTACT_ID, OWNER_ID
+from model.events import to_epoch_seconds
 from model.features import FEATURE_NAMES
 from model.ranker import IntroRanker
 from training.metrics import ndcg_at_k, ranking_report, reliability_curve
@@ -27,6 +28,7 @@ def attach_oracle(test: pd.DataFrame, oracle: pd.DataFrame | None) -> pd.Series 
     if oracle is None or oracle.empty:
         return None
     keyed = oracle.astype({OWNER_ID: str, CONTACT_ID: str})
+    keyed[CUT] = to_epoch_seconds(keyed[CUT])  # the simulator's frames hold datetimes, CSVs epoch floats
     joined = test[[OWNER_ID, CONTACT_ID, CUT]].merge(keyed, on=[OWNER_ID, CONTACT_ID, CUT], how="left")
     if joined["probability"].isna().mean() > 0.01:
         return None
