@@ -229,3 +229,23 @@ def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path
     for field in SCALAR_FIELDS:
         np.testing.assert_allclose(stored.scalars[field][order], expected.scalars[field][want], rtol=1e-9,
                                    equal_nan=True, err_msg=field)
+
+
+def test_logs_carry_no_contact_names_or_free_text(sqlite_engine, tmp_path, capfd):
+    """JSON logs with request ids, and never a name: PII stays out of every log line."""
+    app = create_app(Settings(data_dir=tmp_path / "store", log_level="DEBUG"), engine=sqlite_engine)
+    key = create_api_key(sqlite_engine, "pii")
+    secret_name = "Zelda Quixotic-Pseudonym"
+    with live_server(app) as base, _client(base, key) as client:
+        client.put("/v1/owners/u1", json={"goal": "job_search"}).raise_for_status()
+        client.put("/v1/owners/u1/contacts/c1", json={"name": secret_name, "company": "Acme"}).raise_for_status()
+        client.post("/v1/events", json={"events": [
+            {"event_id": "e1", "owner_id": "u1", "contact_id": "c1", "occurred_at": "2026-01-01T10:00:00Z",
+             "type": "message", "direction": "out"}]}).raise_for_status()
+        client.get("/v1/owners/u1/recommendations").raise_for_status()
+        client.put("/v1/owners/u1/contacts/c2", json={"name": secret_name, "career_stage": 99})  # a 422
+    logs = capfd.readouterr().err
+    lines = [line for line in logs.splitlines() if line.startswith("{")]
+    assert lines, "expected JSON log lines"
+    assert all('"request_id"' in line for line in lines)
+    assert "Quixotic" not in logs and "Zelda" not in logs
