@@ -1,6 +1,6 @@
 """The trained ranker as one object: booster, calibrator and the feature schema.
 
-Scores from a lambdarank booster have no scale, so an isotonic calibrator fitted
+Scores from a lambdarank booster have no scale, so a (smoothed) isotonic calibrator fitted
 on held-out cuts turns them into probabilities; both travel together with the
 feature names and schema version they were trained on, so serving rebuilds
 exactly what training used and refuses a model from another schema.
@@ -14,8 +14,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
+from model.calibration import SmoothedIsotonic
 from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
 
@@ -26,7 +26,7 @@ class ModelSchemaError(RuntimeError):
 @dataclass
 class IntroRanker:
     booster: lgb.Booster
-    calibrator: IsotonicRegression
+    calibrator: SmoothedIsotonic
     objective: str
     feature_names: tuple[str, ...] = FEATURE_NAMES
     schema_version: str = FEATURE_SCHEMA_VERSION

@@ -47,3 +47,18 @@ def test_calibration_metrics_bounds():
     assert brier_score(y, 1 - y.astype(float)) == 1.0
     assert expected_calibration_error(y, np.full(4, 0.5), n_bins=1) == pytest.approx(0.0)
     assert expected_calibration_error(y, np.array([1.0, 1.0, 0.0, 0.0]), n_bins=4) == pytest.approx(1.0)
+
+
+def test_smoothed_isotonic_is_monotone_and_never_certain():
+    from model.calibration import fit_smoothed_isotonic
+
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=2000)
+    labels = (rng.random(2000) < 1 / (1 + np.exp(-(raw * 2 - 3)))).astype(float)
+    raw = np.append(raw, [10.0, 11.0])  # a tiny all-positive top step
+    labels = np.append(labels, [1.0, 1.0])
+    calibrator = fit_smoothed_isotonic(raw, labels)
+    grid = np.linspace(-4, 12, 200)
+    p = calibrator.predict(grid)
+    assert (np.diff(p) >= -1e-12).all() and p.max() < 0.9 and p.min() >= 0
+    assert expected_calibration_error(labels, calibrator.predict(raw)) < 0.03

@@ -9,6 +9,7 @@ identical retrain is not promoted over the champion.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -26,10 +27,17 @@ from training.simulate import simulate_network, write_network
 DEMO_TENANT = "demo"
 
 
+def demo_start(today: date | None = None, months: int = 12) -> str:
+    """The simulated history ends today, so the served lists are about now, not a year ago."""
+    today = today or datetime.now(UTC).date()
+    return (today - timedelta(days=30 * months)).isoformat()
+
+
 def simulate_and_import(settings: Settings, owners: int, seed: int, console: Console) -> Path:
     folder = settings.data_dir / "demo"
-    with console.status(f"simulating {owners} owners (seed {seed})"):
-        write_network(simulate_network(n_owners=owners, seed=seed, months=12, progress=False), folder)
+    start = demo_start()
+    with console.status(f"simulating {owners} owners (seed {seed}, from {start})"):
+        write_network(simulate_network(n_owners=owners, seed=seed, months=12, start=start), folder)
     with console.status("importing the CSVs into the store"):
         report = import_csvs(get_engine(settings), tenant=DEMO_TENANT, owners=folder / OWNERS_CSV,
                              contacts=folder / CONTACTS_CSV, events=folder / EVENTS_CSV)

@@ -13,11 +13,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from model.calibration import SmoothedIsotonic, fit_smoothed_isotonic
 from model.constants import OWNER_ID
 from model.events import SECONDS_PER_DAY
 from model.features import FEATURE_NAMES
@@ -120,8 +120,8 @@ def fit_logistic(split: Split, config: TrainConfig) -> Pipeline:
     return pipeline.fit(split.train[features].to_numpy(), split.train[LABEL].to_numpy())
 
 
-def fit_calibrator(raw_scores: np.ndarray, labels: np.ndarray) -> IsotonicRegression:
-    return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw_scores, labels)
+def fit_calibrator(raw_scores: np.ndarray, labels: np.ndarray) -> SmoothedIsotonic:
+    return fit_smoothed_isotonic(raw_scores, labels)
 
 
 @dataclass
