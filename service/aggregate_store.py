@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy import Connection, delete
+from sqlalchemy.dialects import postgresql, sqlite
 
 from model.aggregates import SCALAR_FIELDS, decode_recent, encode_recent, merge_scalars, pair_scalars, prune_recent
 from model.constants import CONTACT_ID, OWNER_ID
 from model.events import EventArrays, encode_directions, encode_types, encode_useful
 from service.serving_tables import PairAggregate
-from service.tables import Event, utc_now
+from service.tables import utc_now
 
 _TABLE = PairAggregate.__table__
 
@@ -31,6 +32,7 @@ class PairStates:
     pairs: pd.DataFrame  # owner_id, contact_id
     scalars: dict[str, np.ndarray]
     recent: EventArrays
+    impressions: np.ndarray | None = None  # unanswered impressions per pair (stored states only)
 
 
 def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
@@ -49,22 +51,28 @@ def states_from_events(events: pd.DataFrame) -> PairStates:
 
 
 def _rows(tenant_id: int, states: PairStates) -> list[dict]:
+    """Rows for the upsert, built column-wise; new events answer every impression (counter 0)."""
     recent = states.recent
     bounds = np.searchsorted(recent.pair, np.arange(len(states.pairs) + 1))
+    blobs = [encode_recent(recent.ts[lo:hi], recent.type_code[lo:hi], recent.dir_code[lo:hi], recent.useful[lo:hi])
+             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    columns = {f: [None if np.isnan(v) else float(v) for v in states.scalars[f]] for f in SCALAR_FIELDS}
     now = utc_now()
-    rows = []
-    for i, (owner_id, contact_id) in enumerate(states.pairs.itertuples(index=False)):
-        lo, hi = bounds[i], bounds[i + 1]
-        row = {"tenant_id": tenant_id, "owner_id": owner_id, "contact_id": contact_id, "updated_at": now,
-               "recent": encode_recent(recent.ts[lo:hi], recent.type_code[lo:hi], recent.dir_code[lo:hi],
-                                       recent.useful[lo:hi])}
-        row.update({f: _float(states.scalars[f][i]) for f in SCALAR_FIELDS})
-        rows.append(row)
-    return rows
+    owners, contacts = states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist()
+    return [{"tenant_id": tenant_id, "owner_id": owners[i], "contact_id": contacts[i], "updated_at": now,
+             "recent": blobs[i], "unanswered_impressions": 0, **{f: columns[f][i] for f in SCALAR_FIELDS}}
+            for i in range(len(owners))]
 
 
-def _float(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
+def _upsert(conn: Connection, rows: list[dict]) -> None:
+    if not rows:
+        return
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_TABLE)
+    keys = ("tenant_id", "owner_id", "contact_id")
+    stmt = insert.on_conflict_do_update(index_elements=list(keys),
+                                        set_={k: insert.excluded[k] for k in rows[0] if k not in keys})
+    for start in range(0, len(rows), 5000):
+        conn.execute(stmt, rows[start : start + 5000])
 
 
 def _columnar(rows: list, names: list[str]) -> pd.DataFrame:
@@ -108,38 +116,73 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     if events.empty:
         return 0
     rows = _rows(tenant_id, states_from_events(events))
-    for start in range(0, len(rows), 5000):
-        conn.execute(_TABLE.insert(), rows[start : start + 5000])
+    _upsert(conn, rows)
     return len(rows)
 
 
-def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairStates:
-    """Stored states of ``pairs`` in their order; pairs without a row get the empty state."""
-    keys = list(pairs[[OWNER_ID, CONTACT_ID]].itertuples(index=False, name=None))
-    found: dict[tuple[str, str], object] = {}
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        query = select(_TABLE).where(_TABLE.c.tenant_id == tenant_id,
-                                     tuple_(_TABLE.c.owner_id, _TABLE.c.contact_id).in_(chunk))
-        found.update({(r.owner_id, r.contact_id): r for r in conn.execute(query)})
-    return _states_of(pairs.reset_index(drop=True), [found.get(k) for k in keys])
+STATE_COLUMNS = ["owner_id", "contact_id", "recent", "unanswered_impressions", *SCALAR_FIELDS]
+_ZERO_WHEN_EMPTY = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", "warm_7", "warm_30", "warm_180",
+                    "unanswered_impressions")
+
+
+def _fetch(conn: Connection, where: str, params: list) -> list[tuple]:
+    """Raw DBAPI read inside the connection's transaction: the recommend path's hot loop."""
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SELECT {', '.join(STATE_COLUMNS)} FROM pair_aggregates WHERE {where.format(m=mark)}",
+                       params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _states_of(rows: list[tuple]) -> PairStates:
+    """Column-wise decode: one array per field, all blobs decoded in one frombuffer."""
+    columns = dict(zip(STATE_COLUMNS, zip(*rows, strict=True), strict=True)) if rows else {
+        c: () for c in STATE_COLUMNS}
+    pairs = pd.DataFrame({OWNER_ID: pd.Series(columns["owner_id"], dtype=object),
+                          CONTACT_ID: pd.Series(columns["contact_id"], dtype=object)})
+    scalars = {f: np.array([np.nan if v is None else v for v in columns[f]], dtype=float)
+               for f in (*SCALAR_FIELDS, "unanswered_impressions")}
+    for f in _ZERO_WHEN_EMPTY:
+        scalars[f] = np.nan_to_num(scalars[f])
+    impressions = scalars.pop("unanswered_impressions")
+    return PairStates(pairs, scalars, decode_recent(list(columns["recent"])), impressions)
 
 
 def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairStates:
     """Every stored state of one owner (the recommend path: one indexed range read)."""
-    query = select(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id)
-    rows = conn.execute(query).all()
-    pairs = pd.DataFrame({OWNER_ID: pd.Series([r.owner_id for r in rows], dtype=object),
-                          CONTACT_ID: pd.Series([r.contact_id for r in rows], dtype=object)})
-    return _states_of(pairs, rows)
+    return _states_of(_fetch(conn, "tenant_id = {m} AND owner_id = {m}", [tenant_id, owner_id]))
 
 
-def _states_of(pairs: pd.DataFrame, rows: list) -> PairStates:
-    scalars = {f: np.array([np.nan if r is None or getattr(r, f) is None else getattr(r, f) for r in rows],
-                           dtype=float) for f in SCALAR_FIELDS}
-    for f in ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", "warm_7", "warm_30", "warm_180"):
-        scalars[f] = np.nan_to_num(scalars[f])
-    return PairStates(pairs, scalars, decode_recent([b"" if r is None else r.recent for r in rows]))
+def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairStates:
+    """Stored states of ``pairs`` in their order; pairs without a row get the empty state."""
+    found: dict[tuple[str, str], tuple] = {}
+    for owner_id, group in pairs.groupby(OWNER_ID, sort=False):
+        contacts = group[CONTACT_ID].tolist()
+        for start in range(0, len(contacts), 500):
+            chunk = contacts[start : start + 500]
+            where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
+            found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
+    empty = (None, None, b"", 0) + (None,) * len(SCALAR_FIELDS)
+    rows = [found.get(key, (key[0], key[1]) + empty[2:]) for key in pairs[[OWNER_ID, CONTACT_ID]].itertuples(
+        index=False, name=None)]
+    return _states_of(rows)
+
+
+def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> None:
+    """One more unanswered impression for each served contact (reset when events arrive)."""
+    if contact_ids:
+        conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
+                                           _TABLE.c.contact_id.in_(contact_ids))
+                     .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
+
+
+def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
+    """Feedback on a contact counts as something happening: its impressions are answered."""
+    conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
+                                       _TABLE.c.contact_id == contact_id).values(unanswered_impressions=0))
 
 
 def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
@@ -158,9 +201,5 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
         np.concatenate([stored.recent.useful, batch.recent.useful]),
     )
     merged = PairStates(batch.pairs, scalars, prune_recent(union, scalars["last_ts"]))
-    keys = list(batch.pairs.itertuples(index=False, name=None))
-    for start in range(0, n, 400):
-        conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id,
-                                          tuple_(_TABLE.c.owner_id, _TABLE.c.contact_id).in_(keys[start:start + 400])))
-    conn.execute(_TABLE.insert(), _rows(tenant_id, merged))
+    _upsert(conn, _rows(tenant_id, merged))
     return n

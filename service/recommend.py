@@ -22,7 +22,7 @@ from model.explain import top_reasons
 from model.features import assemble, dynamic_features, static_features
 from model.keep_warm import AGE_DAYS, KeepWarm, keep_warm_list
 from model.rerank import RerankPolicy, rerank
-from service.aggregate_store import PairStates, load_owner_states, states_from_events
+from service.aggregate_store import PairStates, count_impression, load_owner_states, states_from_events
 from service.errors import NotFoundError
 from service.model_holder import ServedModel
 from service.policy import load_policy
@@ -65,7 +65,7 @@ def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
 
 def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
     query = select(*CONTACT_COLUMNS).where(Contact.tenant_id == tenant_id, Contact.owner_id == owner_id)
-    frame = pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in CONTACT_COLUMNS])
+    frame = pd.DataFrame.from_records([tuple(r) for r in conn.execute(query)], columns=[c.key for c in CONTACT_COLUMNS])
     frame.insert(0, OWNER_ID, owner_id)
     return frame
 
@@ -176,9 +176,12 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     owner = load_owner(conn, tenant_id, owner_id)
     policy = policy or load_policy(conn, tenant_id)
     at = time.time() if as_of is None else as_of
-    states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
-        conn, tenant_id, owner_id, at)
-    impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
+    if as_of is None:  # live: the counters kept beside the aggregates
+        states = load_owner_states(conn, tenant_id, owner_id)
+        impressions = states.impressions
+    else:  # backtest: replay the stored events and the served log before as_of
+        states = states_as_of(conn, tenant_id, owner_id, at)
+        impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
     features, rows, idx = candidate_features(states, owner, load_contacts(conn, tenant_id, owner_id), at, goal)
     items = rank_candidates(features, rows, served, k, policy, impressions[idx])
     return RecommendationList(owner_id, at, served.version, goal or str(owner["goal"].iloc[0]), items)
@@ -193,4 +196,5 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> 
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
              "probability": it.probability, "model_version": result.model_version, "served_at": result.as_of}
             for it in result.items])
+        count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items])
     return list_id

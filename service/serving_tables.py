@@ -40,6 +40,8 @@ class PairAggregate(Base):
     contact_id: Mapped[str] = mapped_column(String(), primary_key=True)
     recent: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Times served since anything last happened with this contact (bounded work for discounting).
+    unanswered_impressions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 for _field in SCALAR_FIELDS:  # one DOUBLE column per scalar, named as in model.aggregates
@@ -50,7 +52,8 @@ class ServedRecommendation(Base):
     """One item of a served list: what feedback joins to and what impressions count."""
 
     __tablename__ = "served_recommendations"
-    __table_args__ = (_contact_fk("served_recommendations"), Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"))
+    __table_args__ = (_contact_fk("served_recommendations"),
+                      Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"))
 
     recommendation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     list_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -67,7 +70,8 @@ class Feedback(Base):
     """The outcome of a recommendation as the CRM reports it."""
 
     __tablename__ = "feedback"
-    __table_args__ = (_contact_fk("feedback"), Index("ix_feedback_owner_contact", "tenant_id", "owner_id", "contact_id"))
+    __table_args__ = (_contact_fk("feedback"),
+                      Index("ix_feedback_owner_contact", "tenant_id", "owner_id", "contact_id"))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(Integer)

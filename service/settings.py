@@ -19,7 +19,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Folder for the database and MLflow store.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite under data_dir when unset.")
-    mlflow_tracking_uri: str | None = Field(default=None, description="MLflow tracking URI; SQLite under data_dir when unset.")
+    mlflow_tracking_uri: str | None = Field(default=None,
+                                            description="MLflow tracking URI; SQLite under data_dir when unset.")
     log_level: str = "INFO"
     require_postgres: bool = Field(default=False, description="Tests: fail instead of skip without PostgreSQL.")
     test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
-from service.aggregate_store import fold_events, refresh_owners
+from service.aggregate_store import answer_impressions, fold_events, refresh_owners
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
 from service.serving_tables import Feedback, ServedRecommendation
@@ -47,7 +47,8 @@ def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: l
     if not seen:
         return 0
     stmt = _insert(conn, Contact.__table__)
-    update = {k: stmt.excluded[k] for k in next(iter(seen.values())) if k not in ("tenant_id", "owner_id", "contact_id")}
+    keys = ("tenant_id", "owner_id", "contact_id")
+    update = {k: stmt.excluded[k] for k in next(iter(seen.values())) if k not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "owner_id", "contact_id"], set_=update),
                  list(seen.values()))
     return len(seen)
@@ -113,6 +114,7 @@ def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
         insert_events(conn, tenant_id, [EventIn(
             event_id=event_id, owner_id=body.owner_id, contact_id=body.contact_id,
             occurred_at=datetime.fromtimestamp(when, UTC), type="intro", direction="in", useful=True)])
+    answer_impressions(conn, tenant_id, body.owner_id, body.contact_id)
     result = conn.execute(Feedback.__table__.insert().values(
         tenant_id=tenant_id, owner_id=body.owner_id, contact_id=body.contact_id,
         recommendation_id=body.recommendation_id, outcome=body.outcome, useful=useful,
