@@ -7,6 +7,7 @@ import time
 import httpx
 import pandas as pd
 import pytest
+from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
 from sqlalchemy import select
 
 from service.app import create_app
@@ -14,7 +15,6 @@ from service.auth import create_api_key
 from service.serving_tables import PairAggregate
 from service.settings import Settings
 from service.tables import Event
-from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
 from training.datasets import load_csv_dir
 from training.simulate import simulate_network, write_network
 
@@ -117,7 +117,8 @@ def test_impressions_sink_a_contact_until_something_happens(app_client, tiny):
 def test_feedback_turns_referral_negative_and_creates_intro(app_client, tiny):
     client, engine = app_client
     load_through_api(client, tiny)
-    referral = tiny.events[(tiny.events["type"].isin(["referral", "intro"])) & (tiny.events["useful"] != "false")].iloc[0]
+    events = tiny.events
+    referral = events[events["type"].isin(["referral", "intro"]) & (events["useful"] != "false")].iloc[0]
     pair = (referral["owner_id"], referral["contact_id"])
 
     def successes() -> float:

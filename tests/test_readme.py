@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from servicekit import live_server
 
 from service.app import create_app
 from service.auth import create_api_key
 from service.settings import Settings
-from servicekit import live_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from servicekit import live_server, load_through_api
 from sqlalchemy import MetaData, select
 
 from model.features import FEATURE_NAMES
@@ -18,7 +19,6 @@ from service.app import create_app
 from service.auth import create_api_key
 from service.recommend import candidate_features, load_contacts, load_owner
 from service.settings import Settings
-from servicekit import live_server, load_through_api
 from training.simulate import simulate_network, write_network
 from training.snapshots import SnapshotConfig, build_snapshots
 
@@ -225,7 +225,8 @@ def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path
         stored = load_owner_states(conn, tenant_id, "o0")
     order = stored.pairs["contact_id"].argsort().to_numpy()
     want = expected.pairs["contact_id"].argsort().to_numpy()
-    assert stored.pairs["contact_id"].to_numpy()[order].tolist() == expected.pairs["contact_id"].to_numpy()[want].tolist()
+    stored_ids = stored.pairs["contact_id"].to_numpy()[order].tolist()
+    assert stored_ids == expected.pairs["contact_id"].to_numpy()[want].tolist()
     for field in SCALAR_FIELDS:
         np.testing.assert_allclose(stored.scalars[field][order], expected.scalars[field][want], rtol=1e-9,
                                    equal_nan=True, err_msg=field)
