@@ -189,28 +189,34 @@ def _to_list(value: object) -> list[str]:
     return [v.strip().lower() for v in str(value).split(";") if v.strip()]
 
 
-def _known(value: object) -> bool:
-    return isinstance(value, str) and value.strip() != ""
+def _normalized(values: pd.Series) -> pd.Series:
+    """Lower-cased, trimmed text; unknown (None, NaN, empty) becomes NA."""
+    text = pd.Series(values, dtype="string").str.strip().str.lower()
+    return text.mask(text == "")
+
+
+def _member(owner_ids: pd.Series, values: pd.Series, targets: list[list[str]]) -> np.ndarray:
+    """Whether each row's value is in its owner's target list, via one vectorised lookup."""
+    wanted = {f"{o}\x1f{t}" for o, ts in zip(owner_ids, targets, strict=True) for t in ts}
+    if not wanted:
+        return np.zeros(len(values), dtype=bool)
+    keys = pd.Series(owner_ids, dtype="string").str.cat(values.fillna(""), sep="\x1f")
+    return keys.isin(wanted).to_numpy(dtype=bool)
 
 
 def _industry_match(frame: pd.DataFrame) -> np.ndarray:
     """1 when the contact works in an industry the owner targets (own industry if none)."""
-    out = np.full(len(frame), np.nan)
-    rows = zip(frame["contact_industry"], frame["targets_ind"], frame["owner_industry"], strict=True)
-    for i, (industry, targets, own) in enumerate(rows):
-        if not _known(industry):
-            continue
-        wanted = targets if targets else ([own.strip().lower()] if _known(own) else [])
-        out[i] = float(industry.strip().lower() in wanted)
-    return out
+    industry = _normalized(frame["contact_industry"])
+    own = _normalized(frame["owner_industry"]).fillna("").to_numpy(object)
+    targets = [t if t else ([o] if o else []) for t, o in zip(frame["targets_ind"], own, strict=True)]
+    hit = _member(frame[OWNER_ID], industry, targets).astype(float)
+    return np.where(industry.isna().to_numpy(), np.nan, hit)
 
 
 def _company_match(frame: pd.DataFrame) -> np.ndarray:
-    out = np.full(len(frame), np.nan)
-    for i, (company, targets) in enumerate(zip(frame["contact_company"], frame["targets_comp"], strict=True)):
-        if _known(company):
-            out[i] = float(company.strip().lower() in targets)
-    return out
+    company = _normalized(frame["contact_company"])
+    hit = _member(frame[OWNER_ID], company, list(frame["targets_comp"])).astype(float)
+    return np.where(company.isna().to_numpy(), np.nan, hit)
 
 
 def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray,
@@ -221,13 +227,18 @@ def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray
     return (w * parts).sum(axis=1)
 
 
-def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame) -> pd.DataFrame:
-    """Feature matrix in FEATURE_NAMES order, index of ``static``."""
-    frame = pd.DataFrame({name: np.asarray(v, dtype=float) for name, v in dynamic.items()},
-                         index=static.index)
-    for name in STATIC_FEATURES:
-        frame[name] = static[name].to_numpy(dtype=float)
-    return frame[list(FEATURE_NAMES)]
+def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+    """Feature matrix in FEATURE_NAMES order (one float block, so it is cheap to build and to score).
+
+    ``static`` is a frame with STATIC_FEATURES columns (its index is kept) or the
+    same columns as an array.
+    """
+    index = static.index if isinstance(static, pd.DataFrame) else None
+    static_values = static[list(STATIC_FEATURES)].to_numpy(dtype=float) if index is not None else static
+    n = static_values.shape[0]
+    dynamic_values = np.column_stack([np.asarray(dynamic[name], dtype=float) for name in DYNAMIC_FEATURES]) if n \
+        else np.empty((0, len(DYNAMIC_FEATURES)))
+    return pd.DataFrame(np.hstack([dynamic_values, static_values]), columns=list(FEATURE_NAMES), index=index)
 
 
 def features_at_cut(events: EventArrays, n_pairs: int, cut: float) -> dict[str, np.ndarray]:

@@ -143,8 +143,7 @@ def _states_of(rows: list[tuple]) -> PairStates:
         c: () for c in STATE_COLUMNS}
     pairs = pd.DataFrame({OWNER_ID: pd.Series(columns["owner_id"], dtype=object),
                           CONTACT_ID: pd.Series(columns["contact_id"], dtype=object)})
-    scalars = {f: np.array([np.nan if v is None else v for v in columns[f]], dtype=float)
-               for f in (*SCALAR_FIELDS, "unanswered_impressions")}
+    scalars = {f: np.array(columns[f], dtype=float) for f in (*SCALAR_FIELDS, "unanswered_impressions")}  # None->nan
     for f in _ZERO_WHEN_EMPTY:
         scalars[f] = np.nan_to_num(scalars[f])
     impressions = scalars.pop("unanswered_impressions")

@@ -21,6 +21,7 @@ from service.errors import AuthError, InvalidInputError, NotFoundError
 from service.jobs import JobRunner
 from service.model_holder import ModelHolder
 from service.observability import ServiceMetrics, configure_logging, request_id_var
+from service.profile_cache import ProfileCache
 from service.routes import data, ops, recommendations, webhooks
 from service.settings import Settings, get_settings
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.metrics = ServiceMetrics()
     app.state.engine = engine
     app.state.jobs = JobRunner()
+    app.state.profiles = ProfileCache()
     for router in (data.router, recommendations.router, ops.router, webhooks.router):
         app.include_router(router)
     _add_docs(app)

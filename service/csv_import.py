@@ -69,6 +69,7 @@ from model.constants import (
 )
 from service.aggregate_store import refresh_owners
 from service.db import get_or_create_tenant, write_connection
+from service.store import bump_profile_revision
 from service.tables import Base, Contact, Event, Owner, utc_now
 
 if TYPE_CHECKING:
@@ -161,9 +162,13 @@ def import_csvs(
         tenant_id = get_or_create_tenant(conn, tenant)
         if owner_rows is not None and owners:
             report.owners = _write_owners(conn, tenant_id, owner_rows, owners)
+            if report.owners.updated:
+                bump_profile_revision(conn, tenant_id, sorted(owner_rows[OWNER_ID].unique()))
         if contact_rows is not None and contacts:
             _check_owners_known(conn, tenant_id, tenant, contact_rows, contacts)
             report.contacts = _write_contacts(conn, tenant_id, contact_rows, contacts)
+            if report.contacts.inserted or report.contacts.updated:  # profile caches must notice
+                bump_profile_revision(conn, tenant_id, sorted(contact_rows[OWNER_ID].unique()))
         if event_rows is not None and events:
             _check_contacts_known(conn, tenant_id, tenant, event_rows, events)
             report.events = _write_events(conn, tenant_id, event_rows, events)

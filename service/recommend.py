@@ -18,14 +18,16 @@ from sqlalchemy import Connection, func, select
 from model.actions import suggest_action
 from model.aggregates import window_stats
 from model.constants import CONTACT_ID, OWNER_ID
+from model.events import EventArrays
 from model.explain import top_reasons
-from model.features import assemble, dynamic_features, static_features
+from model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from model.keep_warm import AGE_DAYS, KeepWarm, keep_warm_list
 from model.rerank import RerankPolicy, rerank
 from service.aggregate_store import PairStates, count_impression, load_owner_states, states_from_events
 from service.errors import NotFoundError
 from service.model_holder import ServedModel
 from service.policy import load_policy
+from service.profile_cache import Profile, ProfileCache
 from service.serving_tables import Feedback, ServedRecommendation
 from service.tables import Contact, Event, Owner
 
@@ -60,7 +62,8 @@ def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
     owner = row[0] if not hasattr(row, "owner_id") else row
     return pd.DataFrame([{OWNER_ID: owner.owner_id, "career_stage": owner.career_stage, "industry": owner.industry,
                           "goal": owner.goal, "target_industries": owner.target_industries or [],
-                          "target_companies": owner.target_companies or []}])
+                          "target_companies": owner.target_companies or [],
+                          "profile_revision": owner.profile_revision}])
 
 
 def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
@@ -101,43 +104,64 @@ def unanswered_impressions(conn: Connection, tenant_id: int, owner_id: str, stat
     return states.pairs[CONTACT_ID].map(counts).fillna(0).to_numpy(dtype=float)
 
 
-def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame, at: float,
-                       goal: str | None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """Feature matrix of the owner's contacts with history, their contact rows, their state rows."""
-    keep = ~np.isnan(states.scalars["last_ts"]) & states.pairs[CONTACT_ID].isin(contacts[CONTACT_ID]).to_numpy()
+def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None) -> Profile:
+    """Every contact's row and static features, indexed by contact_id."""
+    contacts = contacts.reset_index(drop=True)
+    static = static_features(contacts[[OWNER_ID, CONTACT_ID]], owner, contacts, goal)
+    return Profile(contacts, static[list(STATIC_FEATURES)].to_numpy(dtype=float), pd.Index(contacts[CONTACT_ID]))
+
+
+def owner_profile(conn: Connection, tenant_id: int, owner: pd.DataFrame, goal: str | None,
+                  cache: ProfileCache | None) -> Profile:
+    owner_id = str(owner[OWNER_ID].iloc[0])
+
+    def build() -> Profile:
+        return build_profile(owner, load_contacts(conn, tenant_id, owner_id), goal)
+
+    if cache is None:
+        return build()
+    return cache.get((tenant_id, owner_id, goal), int(owner["profile_revision"].iloc[0]), build)
+
+
+def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame | None, at: float,
+                       goal: str | None, profile: Profile | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Feature matrix of the owner's contacts with history, their contact rows, their state rows.
+
+    Candidates come in contact_id order whatever order the states arrived in, so
+    every path (stored, as_of, stateless) ranks ties identically.
+    """
+    profile = profile or build_profile(owner, contacts, goal)
+    ids = states.pairs[CONTACT_ID].to_numpy(object)
+    keep = ~np.isnan(states.scalars["last_ts"]) & (profile.positions(ids) >= 0)
     idx = np.flatnonzero(keep)
-    idx = idx[np.argsort(states.pairs[CONTACT_ID].to_numpy()[idx], kind="stable")]  # one canonical order
-    keep = np.zeros(len(keep), dtype=bool)
-    keep[idx] = True
-    pairs = states.pairs.iloc[idx].reset_index(drop=True)
+    idx = idx[np.argsort(ids[idx], kind="stable")]  # one canonical order
     scalars = {k: v[idx] for k, v in states.scalars.items()}
-    remap = np.full(len(states.pairs), -1, dtype=np.int64)
+    remap = np.full(len(ids), -1, dtype=np.int64)
     remap[idx] = np.arange(len(idx))
-    recent = states.recent.take(keep[states.recent.pair])
-    recent = type(recent).build(remap[recent.pair], recent.ts, recent.type_code, recent.dir_code, recent.useful)
+    recent = states.recent.take(remap[states.recent.pair] >= 0)
+    order = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
+    recent = EventArrays(remap[recent.pair][order], recent.ts[order], recent.type_code[order],
+                         recent.dir_code[order], recent.useful[order])
     windows = window_stats(recent, at, len(idx))
-    static = static_features(pairs, owner, contacts, goal)
-    rows = pairs[[CONTACT_ID]].merge(contacts, on=CONTACT_ID, how="left", sort=False)
-    return assemble(dynamic_features(scalars, windows, at), static), rows, idx
-
-
-def aged_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame, at: float,
-                  goal: str | None, days: float) -> pd.DataFrame:
-    """The same ties ``days`` later with no new events: what silence does to the features."""
-    return candidate_features(states, owner, contacts, at + days * 86400.0, goal)[0]
+    rows_at = profile.positions(ids[idx])
+    rows = profile.contacts.iloc[rows_at].reset_index(drop=True)
+    return assemble(dynamic_features(scalars, windows, at), profile.static[rows_at]), rows, idx
 
 
 def keep_warm(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
-              as_of: float | None = None) -> tuple[float, list[tuple[str, KeepWarm]]]:
+              as_of: float | None = None, cache: ProfileCache | None = None
+              ) -> tuple[float, list[tuple[str, KeepWarm]]]:
+    """Cooling ties: the same features now and aged AGE_DAYS with no new events, through one model."""
     owner = load_owner(conn, tenant_id, owner_id)
     at = time.time() if as_of is None else as_of
     states = load_owner_states(conn, tenant_id, owner_id) if as_of is None else states_as_of(
         conn, tenant_id, owner_id, at)
-    contacts = load_contacts(conn, tenant_id, owner_id)
-    now, rows, _ = candidate_features(states, owner, contacts, at, None)
+    profile = owner_profile(conn, tenant_id, owner, None, cache)
+    now, rows, _ = candidate_features(states, owner, None, at, None, profile)
     if now.empty:
         return at, []
-    later = aged_features(states, owner, contacts, at, None, AGE_DAYS)
+    later = candidate_features(states, owner, None, at + AGE_DAYS * 86400.0, None, profile)[0]
     excluded = rows["do_not_recommend"].fillna(False).to_numpy(bool)
     items = keep_warm_list(now, later, served.ranker.predict_proba(now), served.ranker.predict_proba(later), at, k,
                            excluded)
@@ -171,7 +195,7 @@ def rank_candidates(features: pd.DataFrame, rows: pd.DataFrame, served: ServedMo
 
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
               goal: str | None = None, as_of: float | None = None,
-              policy: RerankPolicy | None = None) -> RecommendationList:
+              policy: RerankPolicy | None = None, cache: ProfileCache | None = None) -> RecommendationList:
     """The owner's list under ``policy`` (the tenant's own when not given)."""
     owner = load_owner(conn, tenant_id, owner_id)
     policy = policy or load_policy(conn, tenant_id)
@@ -182,7 +206,8 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, at)
         impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
-    features, rows, idx = candidate_features(states, owner, load_contacts(conn, tenant_id, owner_id), at, goal)
+    profile = owner_profile(conn, tenant_id, owner, goal, cache)
+    features, rows, idx = candidate_features(states, owner, None, at, goal, profile)
     items = rank_candidates(features, rows, served, k, policy, impressions[idx])
     return RecommendationList(owner_id, at, served.version, goal or str(owner["goal"].iloc[0]), items)
 

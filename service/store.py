@@ -36,7 +36,16 @@ def upsert_owner(conn: Connection, tenant_id: int, owner_id: str, body: OwnerUps
     values = {"tenant_id": tenant_id, "owner_id": owner_id, "updated_at": utc_now(), **body.model_dump()}
     stmt = _insert(conn, Owner.__table__).values(values)
     update = {k: stmt.excluded[k] for k in values if k not in ("tenant_id", "owner_id")}
+    update["profile_revision"] = Owner.__table__.c.profile_revision + 1
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "owner_id"], set_=update))
+
+
+def bump_profile_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) -> None:
+    """Contacts changed: cached profile features of these owners are stale."""
+    table = Owner.__table__
+    for start in range(0, len(owner_ids), 500):
+        conn.execute(table.update().where(table.c.tenant_id == tenant_id, table.c.owner_id.in_(
+            owner_ids[start:start + 500])).values(profile_revision=table.c.profile_revision + 1))
 
 
 def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: list[ContactItem]) -> int:
@@ -51,6 +60,7 @@ def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: l
     update = {k: stmt.excluded[k] for k in next(iter(seen.values())) if k not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "owner_id", "contact_id"], set_=update),
                  list(seen.values()))
+    bump_profile_revision(conn, tenant_id, [owner_id])
     return len(seen)
 
 
@@ -147,3 +157,4 @@ def delete_contact(conn: Connection, tenant_id: int, owner_id: str, contact_id: 
                                               table.c.contact_id == contact_id))
     if result.rowcount == 0:
         raise NotFoundError("contact", contact_id)
+    bump_profile_revision(conn, tenant_id, [owner_id])

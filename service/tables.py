@@ -121,6 +121,8 @@ class Owner(Base):
     target_industries: Mapped[list[str]] = mapped_column(default=list)
     target_companies: Mapped[list[str]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    # Bumped by every write to the owner or their contacts (profile caches compare it).
+    profile_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Contact(Base):

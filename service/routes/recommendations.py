@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from model.constants import DEFAULT_K
 from service.db import write_connection
@@ -53,6 +53,7 @@ def to_public(result: RecommendationList) -> RecommendationsPublic:
 @router.get("/owners/{owner_id}/recommendations", response_model=RecommendationsPublic)
 def get_recommendations(
     owner_id: Annotated[str, Path(min_length=1)],
+    request: Request,
     principal: PrincipalDep,
     engine: EngineDep,
     served: ServedModelDep,
@@ -68,7 +69,8 @@ def get_recommendations(
     """
     when = _aware(as_of)
     with engine.connect() as conn:
-        result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when)
+        result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when,
+                           cache=request.app.state.profiles)
     if as_of is None:
         with write_connection(engine) as conn:
             log_served(conn, principal.tenant_id, result)
@@ -85,6 +87,7 @@ def post_score(body: ScoreRequest, principal: PrincipalDep, served: ServedModelD
 @router.get("/owners/{owner_id}/keep-warm", response_model=KeepWarmPublic)
 def get_keep_warm(
     owner_id: Annotated[str, Path(min_length=1)],
+    request: Request,
     principal: PrincipalDep,
     engine: EngineDep,
     served: ServedModelDep,
@@ -94,7 +97,7 @@ def get_keep_warm(
     """Valuable ties that are cooling, by the probability at stake if they go on cooling for 60 days."""
     when = _aware(as_of)
     with engine.connect() as conn:
-        at, items = keep_warm(conn, principal.tenant_id, owner_id, served, k, when)
+        at, items = keep_warm(conn, principal.tenant_id, owner_id, served, k, when, cache=request.app.state.profiles)
     return KeepWarmPublic(
         owner_id=owner_id, as_of=datetime.fromtimestamp(at, UTC), model_version=served.version,
         keep_warm=[KeepWarmItem(contact_id=cid, rank=rank, probability_now=it.probability_now,

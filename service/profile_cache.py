@@ -1,0 +1,51 @@
+"""An owner's profile features, cached per service process and checked against the database.
+
+Static features (stage gap, industry and company match, goal relevance) depend
+only on the owner and their contacts, not on events, yet cost more to build than
+the rest of a recommendation. The cache keys them by (tenant, owner, goal) and
+trusts an entry only while the owner's ``profile_revision`` (bumped in the same
+transaction as every owner or contact write) is the one it was built at, so
+replicas never serve stale profiles.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Profile:
+    contacts: pd.DataFrame  # the owner's contacts, row i = contact i
+    static: np.ndarray  # static features (model.features.STATIC_FEATURES order), row i = contact i
+    index: pd.Index  # contact_id -> row
+
+    def positions(self, contact_ids: np.ndarray) -> np.ndarray:
+        """Row of each id, -1 for ids this owner does not have."""
+        return self.index.get_indexer(contact_ids) if len(contact_ids) else np.zeros(0, dtype=np.int64)
+
+
+class ProfileCache:
+    def __init__(self, capacity: int = 512) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, tuple[int, Profile]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, revision: int, build: Callable[[], Profile]) -> Profile:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == revision:
+                self._entries.move_to_end(key)
+                return hit[1]
+        profile = build()
+        with self._lock:
+            self._entries[key] = (revision, profile)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        return profile
