@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete
-from sqlalchemy.dialects import postgresql, sqlite
 
 from model.aggregates import SCALAR_FIELDS, decode_recent, encode_recent, merge_scalars, pair_scalars, prune_recent
 from model.constants import CONTACT_ID, OWNER_ID
@@ -50,29 +49,44 @@ def states_from_events(events: pd.DataFrame) -> PairStates:
     return PairStates(pairs, scalars, prune_recent(arrays, scalars["last_ts"]))
 
 
-def _rows(tenant_id: int, states: PairStates) -> list[dict]:
-    """Rows for the upsert, built column-wise; new events answer every impression (counter 0)."""
+_WRITE_COLUMNS = ["tenant_id", "owner_id", "contact_id", "updated_at", "recent", "unanswered_impressions",
+                  *SCALAR_FIELDS]
+_KEYS = ("tenant_id", "owner_id", "contact_id")
+
+
+def _nullable(values: np.ndarray) -> list:
+    return np.where(np.isnan(values), None, values).tolist()
+
+
+def _rows(conn: Connection, tenant_id: int, states: PairStates) -> list[tuple]:
+    """Row tuples for the upsert, built column-wise; new events answer every impression (counter 0)."""
     recent = states.recent
     bounds = np.searchsorted(recent.pair, np.arange(len(states.pairs) + 1))
     blobs = [encode_recent(recent.ts[lo:hi], recent.type_code[lo:hi], recent.dir_code[lo:hi], recent.useful[lo:hi])
              for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    columns = {f: [None if np.isnan(v) else float(v) for v in states.scalars[f]] for f in SCALAR_FIELDS}
     now = utc_now()
-    owners, contacts = states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist()
-    return [{"tenant_id": tenant_id, "owner_id": owners[i], "contact_id": contacts[i], "updated_at": now,
-             "recent": blobs[i], "unanswered_impressions": 0, **{f: columns[f][i] for f in SCALAR_FIELDS}}
-            for i in range(len(owners))]
+    # SQLite keeps SQLAlchemy's naive-UTC text form; PostgreSQL takes the aware datetime.
+    stamp = now.replace(tzinfo=None).isoformat(sep=" ") if conn.dialect.name == "sqlite" else now
+    n = len(blobs)
+    columns = [[tenant_id] * n, states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist(), [stamp] * n,
+               blobs, [0] * n, *(_nullable(states.scalars[f]) for f in SCALAR_FIELDS)]
+    return list(zip(*columns, strict=True))
 
 
-def _upsert(conn: Connection, rows: list[dict]) -> None:
+def _upsert(conn: Connection, rows: list[tuple]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL)."""
     if not rows:
         return
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(_TABLE)
-    keys = ("tenant_id", "owner_id", "contact_id")
-    stmt = insert.on_conflict_do_update(index_elements=list(keys),
-                                        set_={k: insert.excluded[k] for k in rows[0] if k not in keys})
-    for start in range(0, len(rows), 5000):
-        conn.execute(stmt, rows[start : start + 5000])
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in _KEYS)
+    values = ", ".join([mark] * len(_WRITE_COLUMNS))
+    sql = (f"INSERT INTO pair_aggregates ({', '.join(_WRITE_COLUMNS)}) VALUES ({values}) "
+           f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET {updates}")
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def _columnar(rows: list, names: list[str]) -> pd.DataFrame:
@@ -115,7 +129,7 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     events = read_events(conn, tenant_id, owner_ids)
     if events.empty:
         return 0
-    rows = _rows(tenant_id, states_from_events(events))
+    rows = _rows(conn, tenant_id, states_from_events(events))
     _upsert(conn, rows)
     return len(rows)
 
@@ -200,5 +214,5 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
         np.concatenate([stored.recent.useful, batch.recent.useful]),
     )
     merged = PairStates(batch.pairs, scalars, prune_recent(union, scalars["last_ts"]))
-    _upsert(conn, _rows(tenant_id, merged))
+    _upsert(conn, _rows(conn, tenant_id, merged))
     return n

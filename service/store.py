@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
@@ -65,13 +65,23 @@ def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: l
 
 
 def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn]) -> None:
-    wanted = sorted({(e.owner_id, e.contact_id) for e in events})
+    """Every event names a known contact of its owner (one raw indexed read per owner)."""
+    wanted: dict[str, set[str]] = {}
+    for e in events:
+        wanted.setdefault(e.owner_id, set()).add(e.contact_id)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     found: set[tuple[str, str]] = set()
-    for start in range(0, len(wanted), 400):
-        query = select(Contact.owner_id, Contact.contact_id).where(
-            Contact.tenant_id == tenant_id,
-            tuple_(Contact.owner_id, Contact.contact_id).in_(wanted[start:start + 400]))
-        found.update((r.owner_id, r.contact_id) for r in conn.execute(query))
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for owner_id, contact_ids in wanted.items():
+            ids = sorted(contact_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                cursor.execute(f"SELECT contact_id FROM contacts WHERE tenant_id = {mark} AND owner_id = {mark} "
+                               f"AND contact_id IN ({', '.join([mark] * len(chunk))})", [tenant_id, owner_id, *chunk])
+                found.update((owner_id, r[0]) for r in cursor.fetchall())
+    finally:
+        cursor.close()
     for i, e in enumerate(events):
         if (e.owner_id, e.contact_id) not in found:
             raise InvalidInputError(i, "contact_id", f"unknown contact for owner (events[{i}]): upsert the "
