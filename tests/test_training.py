@@ -75,3 +75,24 @@ def test_mlflow_run_registry_and_champion_gate(tiny, tmp_path):
     rows = first.result.split.test[list(FEATURE_NAMES)].head(20)
     out = model.predict(rows)
     np.testing.assert_allclose(out["probability"].to_numpy(), first.result.ranker.predict_proba(rows))
+
+
+@pytest.mark.slow
+def test_cli_simulate_then_evaluate_json(tmp_path, settings):
+    import json
+
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--owners", "4", "--seed", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {"owners.csv", "contacts.csv", "events.csv", "oracle.csv"}
+    result = runner.invoke(app, ["evaluate", "--data", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    assert payload["metrics"]["model"]["ndcg_at_10"] > payload["metrics"]["most_recent"]["ndcg_at_10"]
+    bad = runner.invoke(app, ["evaluate", "--data", str(out), "--positive", "lunch"])
+    assert bad.exit_code == 2 and "unknown event type 'lunch'" in bad.output
