@@ -37,7 +37,9 @@ TIME_FIELDS = ("first_ts", "last_ts", "last_in_ts", "last_meeting_ts", "last_ask
 COUNT_FIELDS = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success")
 WARMTH_FIELDS = tuple(f"warm_{h}" for h in WARMTH_HALF_LIVES_DAYS)
 SCALAR_FIELDS = TIME_FIELDS + COUNT_FIELDS + WARMTH_FIELDS
-WINDOW_FIELDS = tuple(f"n_{d}d" for d in WINDOW_DAYS) + ("asks_90d", "outs_365d", "answered_365d")
+INBOUND_WINDOW_DAYS = (7, 30)
+WINDOW_FIELDS = (tuple(f"n_{d}d" for d in WINDOW_DAYS) + tuple(f"in_{d}d" for d in INBOUND_WINDOW_DAYS)
+                 + ("asks_90d", "outs_365d", "answered_365d"))
 
 Scalars = dict[str, np.ndarray]
 
@@ -132,6 +134,8 @@ def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.n
     ev = recent.take((recent.ts < at) & (recent.ts >= at - RECENT_DAYS * SECONDS_PER_DAY))
     age_days = (at - ev.ts) / SECONDS_PER_DAY
     out = {f"n_{d}d": _count(ev.pair, age_days <= d, n_pairs) for d in WINDOW_DAYS}
+    for d in INBOUND_WINDOW_DAYS:
+        out[f"in_{d}d"] = _count(ev.pair, (age_days <= d) & (ev.dir_code == 1), n_pairs)
     out["asks_90d"] = _count(ev.pair, (age_days <= ASK_WINDOW_DAYS) & (ev.type_code == _ASK), n_pairs)
     outbound = ev.dir_code == 0
     out["outs_365d"] = _count(ev.pair, outbound, n_pairs)

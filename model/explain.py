@@ -73,6 +73,14 @@ TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
     ),
     "success_per_ask": lambda v, r: f"About {v:.0%} of your asks to them led to an introduction",
     "responsiveness": lambda v, r: f"They answer about {v:.0%} of your messages within a week",
+    "inbound_7d": lambda v, r: f"They wrote to you {_n(v)} {_plural(v, 'time', 'times')} this week" if v > 0
+    else None,
+    "inbound_30d": lambda v, r: f"They wrote to you {_n(v)} {_plural(v, 'time', 'times')} in the last 30 days"
+    if v > 0 else None,
+    "owner_spoke_last": lambda v, r: "They owe you a reply" if v == 1 else "You owe them a reply",
+    "recency_rank": lambda v, r: "One of the contacts you spoke to most recently" if v <= 0.2 else None,
+    "inbound_recency_rank": lambda v, r: "One of the contacts who reached out most recently" if v <= 0.2 else None,
+    "days_behind_freshest": lambda v, r: None,
     "owner_stage": lambda v, r: None,
     "contact_stage": lambda v, r: f"They are at the {CAREER_STAGES.get(int(v), 'unknown')} stage",
     "stage_gap": lambda v, r: _stage_gap(v),

@@ -37,7 +37,7 @@ from model.constants import (
 )
 from model.events import SECONDS_PER_DAY, EventArrays
 
-FEATURE_SCHEMA_VERSION = "1"
+FEATURE_SCHEMA_VERSION = "2"
 
 DYNAMIC_FEATURES = (
     "days_since_last_event",
@@ -57,6 +57,16 @@ DYNAMIC_FEATURES = (
     "past_successes",
     "success_per_ask",
     "responsiveness",
+    "inbound_7d",
+    "inbound_30d",
+    "owner_spoke_last",
+)
+# Features relative to the owner's own candidate list at that time: recency means
+# something different in a busy month than after a quiet summer.
+RELATIVE_FEATURES = (
+    "recency_rank",
+    "inbound_recency_rank",
+    "days_behind_freshest",
 )
 STATIC_FEATURES = (
     "owner_stage",
@@ -68,7 +78,7 @@ STATIC_FEATURES = (
     "company_match",
     "goal_relevance",
 ) + tuple(f"goal_{g}" for g in GOALS)
-FEATURE_NAMES: tuple[str, ...] = DYNAMIC_FEATURES + STATIC_FEATURES
+FEATURE_NAMES: tuple[str, ...] = DYNAMIC_FEATURES + RELATIVE_FEATURES + STATIC_FEATURES
 
 # Prior of the per-ask success rate: one success in five asks.
 SUCCESS_PRIOR, SUCCESS_PRIOR_WEIGHT = 0.2, 5.0
@@ -109,6 +119,10 @@ def dynamic_features(scalars: Scalars, windows: dict[str, np.ndarray], at: float
         "success_per_ask": (n_success + SUCCESS_PRIOR * SUCCESS_PRIOR_WEIGHT)
         / (n_ask + SUCCESS_PRIOR_WEIGHT),
         "responsiveness": (windows["answered_365d"] + 1.0) / (windows["outs_365d"] + 2.0),
+        "inbound_7d": windows["in_7d"],
+        "inbound_30d": windows["in_30d"],
+        "owner_spoke_last": np.where(np.isnan(scalars["last_ts"]), np.nan,
+                                     (~(scalars["last_in_ts"] >= scalars["last_ts"])).astype(float)),
     }
 
 
@@ -227,17 +241,33 @@ def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray
     return (w * parts).sum(axis=1)
 
 
-def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+def relative_features(dynamic: dict[str, np.ndarray], groups: np.ndarray) -> dict[str, np.ndarray]:
+    """Each candidate against the rest of its owner's list (``groups`` = owner of each row)."""
+    frame = pd.DataFrame({"g": groups, "last": dynamic["days_since_last_event"],
+                          "last_in": dynamic["days_since_last_in"]})
+    by_owner = frame.groupby("g", sort=False)
+    return {
+        "recency_rank": by_owner["last"].rank(method="average", pct=True).to_numpy(float),
+        "inbound_recency_rank": by_owner["last_in"].rank(method="average", pct=True).to_numpy(float),
+        "days_behind_freshest": (frame["last"] - by_owner["last"].transform("min")).to_numpy(float),
+    }
+
+
+def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray,
+             groups: np.ndarray | None = None) -> pd.DataFrame:
     """Feature matrix in FEATURE_NAMES order (one float block, so it is cheap to build and to score).
 
     ``static`` is a frame with STATIC_FEATURES columns (its index is kept) or the
-    same columns as an array.
+    same columns as an array; ``groups`` names each row's owner (one owner when omitted).
     """
     index = static.index if isinstance(static, pd.DataFrame) else None
     static_values = static[list(STATIC_FEATURES)].to_numpy(dtype=float) if index is not None else static
     n = static_values.shape[0]
-    dynamic_values = np.column_stack([np.asarray(dynamic[name], dtype=float) for name in DYNAMIC_FEATURES]) if n \
-        else np.empty((0, len(DYNAMIC_FEATURES)))
+    groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
+    columns = {**dynamic, **relative_features(dynamic, groups)} if n else {}
+    names = DYNAMIC_FEATURES + RELATIVE_FEATURES
+    dynamic_values = np.column_stack([np.asarray(columns[name], dtype=float) for name in names]) if n \
+        else np.empty((0, len(names)))
     return pd.DataFrame(np.hstack([dynamic_values, static_values]), columns=list(FEATURE_NAMES), index=index)
 
 

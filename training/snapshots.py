@@ -129,7 +129,8 @@ def snapshot_at(arrays: EventArrays, success: EventArrays, pairs: pd.DataFrame,
     n = len(pairs)
     dynamic = features_at_cut(arrays, n, cut)
     candidates = np.flatnonzero(~np.isnan(dynamic["days_since_last_event"]))
-    frame = assemble({k: v[candidates] for k, v in dynamic.items()}, static.iloc[candidates])
+    frame = assemble({k: v[candidates] for k, v in dynamic.items()}, static.iloc[candidates],
+                     groups=pairs[OWNER_ID].to_numpy()[candidates])
     in_horizon = (success.ts > cut) & (success.ts <= cut + horizon_days * SECONDS_PER_DAY)
     labelled = np.zeros(n, dtype=np.int8)
     labelled[success.pair[in_horizon]] = 1
