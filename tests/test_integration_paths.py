@@ -213,3 +213,23 @@ def test_tenant_policy_configures_reranking(app_client, tiny):
     bad = client.put("/v1/admin/policy", json={"impression_decay": 1.5})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "impression_decay"]
     assert client.put("/v1/admin/policy", json={"max_per_company": None}).json()["max_per_company"] == 2
+
+
+def test_profile_cache_sees_contact_and_owner_changes(app_client, tiny):
+    """The per-process profile cache must never serve a stale contact or owner."""
+    client, _ = app_client
+    load_through_api(client, tiny)
+    policy = client.put("/v1/admin/policy", json={"impression_decay": 1.0})
+    assert policy.status_code == 200
+    first = client.get("/v1/owners/o1/recommendations").json()["recommendations"]
+    top = first[0]["contact_id"]
+    row = tiny.contacts[(tiny.contacts["owner_id"] == "o1") & (tiny.contacts["contact_id"] == top)].iloc[0]
+    from servicekit import contact_item
+
+    item = contact_item(row)
+    item.pop("contact_id")
+    client.put(f"/v1/owners/o1/contacts/{top}", json={**item, "do_not_recommend": True}).raise_for_status()
+    after = [r["contact_id"] for r in client.get("/v1/owners/o1/recommendations").json()["recommendations"]]
+    assert top not in after
+    owner = client.get("/v1/owners/o1/recommendations", params={"goal": "business_growth"}).json()
+    assert owner["goal"] == "business_growth"
