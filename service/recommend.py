@@ -21,7 +21,7 @@ from model.constants import CONTACT_ID, OWNER_ID
 from model.events import EventArrays
 from model.explain import top_reasons
 from model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
-from model.keep_warm import AGE_DAYS, KeepWarm, keep_warm_list
+from model.keep_warm import AGE_DAYS, KeepWarm, age_alone, keep_warm_list
 from model.rerank import RerankPolicy, rerank
 from service.aggregate_store import PairStates, count_impression, load_owner_states, states_from_events
 from service.errors import NotFoundError
@@ -161,7 +161,7 @@ def keep_warm(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     now, rows, _ = candidate_features(states, owner, None, at, None, profile)
     if now.empty:
         return at, []
-    later = candidate_features(states, owner, None, at + AGE_DAYS * 86400.0, None, profile)[0]
+    later = age_alone(now, candidate_features(states, owner, None, at + AGE_DAYS * 86400.0, None, profile)[0])
     excluded = rows["do_not_recommend"].fillna(False).to_numpy(bool)
     items = keep_warm_list(now, later, served.ranker.predict_proba(now), served.ranker.predict_proba(later), at, k,
                            excluded)
