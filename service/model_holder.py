@@ -15,6 +15,7 @@ from typing import Any
 
 from model.baselines import HeuristicRanker
 from model.constants import HEURISTIC_VERSION
+from model.ranker import ModelSchemaError
 from service.settings import Settings
 
 log = logging.getLogger("introrank.model")
@@ -47,7 +48,10 @@ def load_served_model(settings: Settings) -> ServedModel:
 
         client: MlflowClient = configure_tracking(settings)
         champion = load_champion(client)
-    except Exception as exc:  # registry down, corrupt artifact, other schema: serve anyway
+    except ModelSchemaError as exc:  # trained on other features: retraining fixes it
+        log.warning("champion has another feature schema, serving the heuristic")
+        return heuristic(str(exc))
+    except Exception as exc:  # registry down, corrupt artifact: serve anyway
         log.warning("champion could not be loaded, serving the heuristic", extra={"error": type(exc).__name__})
         return heuristic(f"model registry unavailable ({type(exc).__name__})")
     if champion is None:

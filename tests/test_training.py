@@ -96,3 +96,23 @@ def test_cli_simulate_then_evaluate_json(tmp_path, settings):
     assert payload["metrics"]["model"]["ndcg_at_10"] > payload["metrics"]["most_recent"]["ndcg_at_10"]
     bad = runner.invoke(app, ["evaluate", "--data", str(out), "--positive", "lunch"])
     assert bad.exit_code == 2 and "unknown event type 'lunch'" in bad.output
+
+
+@pytest.mark.slow
+def test_champion_of_an_older_feature_schema_is_replaced(tiny, tmp_path, trained):
+    """After an upgrade that changes the features, the old champion cannot be compared or served."""
+    from dataclasses import replace as dc_replace
+
+    from training.registry import load_champion, log_ranker, register_and_gate
+
+    _, result, _ = trained
+    settings = Settings(data_dir=tmp_path)
+    client = configure_tracking(settings)
+    old = dc_replace(result.ranker, schema_version="0")
+    with mlflow.start_run():
+        register_and_gate(client, log_ranker(old, result.split.test), 0.99, None, None)
+    with pytest.raises(Exception, match="feature schema"):
+        load_champion(client)
+    outcome = run_training(tiny, settings)
+    assert outcome.decision.promoted and outcome.decision.champion_version is None
+    assert load_champion(client).ranker.schema_version == FEATURE_SCHEMA_VERSION

@@ -18,6 +18,7 @@ import pandas as pd
 from rich.console import Console
 
 from model.features import FEATURE_SCHEMA_VERSION
+from model.ranker import ModelSchemaError
 from service.settings import Settings
 from training.datasets import Dataset
 from training.evaluate import MODEL, champion_ndcg, evaluate, format_table, save_plots
@@ -85,7 +86,10 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
 def _record(result: TrainResult, table: pd.DataFrame, dataset: Dataset, snapshot_config: SnapshotConfig,
             train_config: TrainConfig, settings: Settings) -> tuple[str, GateDecision]:
     client = configure_tracking(settings)
-    champion = load_champion(client)
+    try:
+        champion = load_champion(client)
+    except ModelSchemaError:  # the champion reads other features: nothing to compare, the new model wins
+        champion = None
     test = result.split.test
     old_ndcg = champion_ndcg(champion.ranker, test) if champion else None
     with mlflow.start_run() as run:
