@@ -11,7 +11,7 @@ A pair's state has two parts:
 
 Training computes the same state from the events before a cut, so offline and
 online features come out of one piece of code (``window_stats`` and
-``model.features.features_from_state``).
+``model.features.dynamic_features``).
 """
 
 from __future__ import annotations

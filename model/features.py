@@ -1,10 +1,11 @@
 """The point-in-time feature definitions: one implementation for every path.
 
-``features_from_state`` turns a pair's state (``model.aggregates``) at time t and
-its static profile features into the model's inputs. Training calls it through
-``features_at_cut`` on the events strictly before each cut; the service calls it
-on the aggregates it keeps per pair; the stateless scorer on the events in the
-request. ``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be
+``dynamic_features`` turns a pair's state (``model.aggregates``) at time t into
+history features, ``relative_features`` sets them against the owner's other
+candidates, ``static_features`` reads the profiles, and ``assemble`` joins them
+into the model's inputs. Training reaches them through ``features_at_cut`` on the
+events strictly before each cut; the service on the aggregates it keeps per pair;
+the stateless scorer on the events in the request. ``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be
 bumped whenever a definition here changes.
 """
 
