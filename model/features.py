@@ -3,10 +3,11 @@
 ``dynamic_features`` turns a pair's state (``model.aggregates``) at time t into
 history features, ``relative_features`` sets them against the owner's other
 candidates, ``static_features`` reads the profiles, and ``assemble`` joins them
-into the model's inputs. Training reaches them through ``features_at_cut`` on the
-events strictly before each cut; the service on the aggregates it keeps per pair;
-the stateless scorer on the events in the request. ``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be
-bumped whenever a definition here changes.
+into the model's inputs. Training reaches them through ``features_at_cut`` on
+the events strictly before each cut; the service on the aggregates it keeps
+per pair; the stateless scorer on the events in the request.
+``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be bumped
+whenever a definition here changes.
 """
 
 from __future__ import annotations
