@@ -108,6 +108,32 @@ def _snapshot_config(positive: str, horizon_days: int, cut_every_days: int):
         _fail(str(exc))
 
 
+def _run_training(data: Path | None, db: str | None, tenant: str, oracle: Path | None, positive: str,
+                  horizon_days: int, cut_every_days: int, register: bool, dask_scheduler: str | None = None):
+    """What `train` and `evaluate` share: load, (optionally) connect to Dask, train, evaluate."""
+    from service.settings import get_settings
+    from training.pipeline import run_training
+
+    dataset = _load_dataset(data, db, tenant, oracle)
+    config = _snapshot_config(positive, horizon_days, cut_every_days)
+    client = None
+    if dask_scheduler:
+        from training.distributed import connect
+
+        client = connect(dask_scheduler)
+    try:
+        return run_training(dataset, get_settings(), config, register=register, console=_console(),
+                            dask_client=client)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        if client is not None:
+            client.close()
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+
+
 @app.command()
 def train(
     data: DataOpt = None,
@@ -117,34 +143,19 @@ def train(
     positive: PositiveOpt = "intro,referral",
     horizon_days: HorizonOpt = 90,
     cut_every_days: CutOpt = 30,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    json_out: JsonOpt = False,
     dask_scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: snapshots and "
                                                             "lightgbm.dask training run on that cluster.")] = None,
 ) -> None:
     """Train, evaluate, log to MLflow, register, and promote only if better than the champion."""
-    from service.settings import get_settings
-    from training.pipeline import print_outcome, run_training
+    from rich.console import Console
 
-    console = _console()
-    dataset = _load_dataset(data, db, tenant, oracle)
-    client = None
-    if dask_scheduler:
-        from training.distributed import connect
+    from training.pipeline import print_outcome
 
-        client = connect(dask_scheduler)
-    try:
-        outcome = run_training(dataset, get_settings(), _snapshot_config(positive, horizon_days, cut_every_days),
-                               console=console, dask_client=client)
-    except ValueError as exc:
-        _fail(str(exc))
-    finally:
-        if client is not None:
-            client.close()
+    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, True, dask_scheduler)
     if json_out:
         typer.echo(outcome.to_json())
     else:
-        from rich.console import Console
-
         print_outcome(outcome, Console(width=200))
 
 
@@ -157,19 +168,12 @@ def evaluate(
     positive: PositiveOpt = "intro,referral",
     horizon_days: HorizonOpt = 90,
     cut_every_days: CutOpt = 30,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Train and evaluate every ranker on the test cuts without registering anything."""
-    from service.settings import get_settings
     from training.evaluate import format_table
-    from training.pipeline import run_training
 
-    dataset = _load_dataset(data, db, tenant, oracle)
-    try:
-        outcome = run_training(dataset, get_settings(), _snapshot_config(positive, horizon_days, cut_every_days),
-                               register=False, console=_console())
-    except ValueError as exc:
-        _fail(str(exc))
+    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, False)
     typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
 
 
@@ -179,7 +183,7 @@ def retrain(
     positive: PositiveOpt = "intro,referral",
     horizon_days: HorizonOpt = 90,
     cut_every_days: CutOpt = 30,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Retrain on the store's events and feedback; promote only if better on the newest held-out cuts.
 
