@@ -78,20 +78,21 @@ class EventArrays:
         return cls.build(np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.empty(0))
 
 
+def _encode(values: pd.Series | np.ndarray, codes: dict[str, int], what: str) -> np.ndarray:
+    """Names to small-int codes; the first unknown name is the error, with the allowed ones."""
+    mapped = pd.Series(values).map(codes)
+    if mapped.isna().any():
+        bad = pd.Series(values)[mapped.isna()].iloc[0]
+        raise ValueError(f"unknown {what} {bad!r}; allowed: {', '.join(codes)}")
+    return mapped.to_numpy(dtype=np.int8)
+
+
 def encode_types(types: pd.Series | np.ndarray) -> np.ndarray:
-    codes = pd.Series(types).map(EVENT_TYPE_CODES)
-    if codes.isna().any():
-        bad = pd.Series(types)[codes.isna()].iloc[0]
-        raise ValueError(f"unknown event type {bad!r}; allowed: {', '.join(EVENT_TYPE_CODES)}")
-    return codes.to_numpy(dtype=np.int8)
+    return _encode(types, EVENT_TYPE_CODES, "event type")
 
 
 def encode_directions(directions: pd.Series | np.ndarray) -> np.ndarray:
-    codes = pd.Series(directions).map(DIRECTION_CODES)
-    if codes.isna().any():
-        bad = pd.Series(directions)[codes.isna()].iloc[0]
-        raise ValueError(f"unknown direction {bad!r}; allowed: out, in")
-    return codes.to_numpy(dtype=np.int8)
+    return _encode(directions, DIRECTION_CODES, "direction")
 
 
 _USEFUL_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "": np.nan, "none": np.nan, "nan": np.nan}
