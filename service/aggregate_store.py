@@ -18,6 +18,7 @@ from sqlalchemy import Connection, delete
 from model.aggregates import SCALAR_FIELDS, decode_recent, encode_recent, merge_scalars, pair_scalars, prune_recent
 from model.constants import CONTACT_ID, OWNER_ID
 from model.events import EventArrays, encode_directions, encode_types, encode_useful
+from service.db import raw_cursor
 from service.serving_tables import PairAggregate
 from service.tables import utc_now
 
@@ -77,16 +78,11 @@ def _upsert(conn: Connection, rows: list[tuple]) -> None:
     """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL)."""
     if not rows:
         return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in _KEYS)
-    values = ", ".join([mark] * len(_WRITE_COLUMNS))
-    sql = (f"INSERT INTO pair_aggregates ({', '.join(_WRITE_COLUMNS)}) VALUES ({values}) "
-           f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET {updates}")
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
+    with raw_cursor(conn) as (cursor, mark):
+        values = ", ".join([mark] * len(_WRITE_COLUMNS))
+        cursor.executemany(f"INSERT INTO pair_aggregates ({', '.join(_WRITE_COLUMNS)}) VALUES ({values}) "
+                           f"ON CONFLICT ({', '.join(_KEYS)}) DO UPDATE SET {updates}", rows)
 
 
 def _columnar(rows: list, names: list[str]) -> pd.DataFrame:
@@ -105,24 +101,30 @@ def read_events(conn: Connection, tenant_id: int, owner_ids: list[str]) -> pd.Da
     processing makes this read several times faster (``useful`` then arrives
     as 0/1 on SQLite, which ``encode_useful`` accepts).
     """
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    cursor = conn.connection.dbapi_connection.cursor()
     frames = []
-    try:
+    with raw_cursor(conn) as (cursor, mark):
         for start in range(0, len(owner_ids), 500):
             chunk = owner_ids[start : start + 500]
             sql = (f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE tenant_id = {mark} "
                    f"AND owner_id IN ({', '.join([mark] * len(chunk))})")
             cursor.execute(sql, [tenant_id, *chunk])
             frames.append(_columnar(cursor.fetchall(), EVENT_COLUMNS))
-    finally:
-        cursor.close()
     return pd.concat(frames, ignore_index=True) if frames else _columnar([], EVENT_COLUMNS)
+
+
+def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) -> None:
+    """Tell every score cache that these owners' aggregates changed (same transaction as the change)."""
+    with raw_cursor(conn) as (cursor, mark):
+        for start in range(0, len(owner_ids), 500):
+            chunk = owner_ids[start : start + 500]
+            cursor.execute(f"UPDATE owners SET state_revision = state_revision + 1 WHERE tenant_id = {mark} "
+                           f"AND owner_id IN ({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
 
 
 def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> int:
     """Recompute every aggregate of these owners from their events; returns rows written."""
     owner_ids = sorted(set(owner_ids))
+    bump_state_revision(conn, tenant_id, owner_ids)
     for start in range(0, len(owner_ids), 500):
         chunk = owner_ids[start : start + 500]
         conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id.in_(chunk)))
@@ -141,14 +143,10 @@ _ZERO_WHEN_EMPTY = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", 
 
 def _fetch(conn: Connection, where: str, params: list) -> list[tuple]:
     """Raw DBAPI read inside the connection's transaction: the recommend path's hot loop."""
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
+    with raw_cursor(conn) as (cursor, mark):
         cursor.execute(f"SELECT {', '.join(STATE_COLUMNS)} FROM pair_aggregates WHERE {where.format(m=mark)}",
                        params)
         return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def _states_of(rows: list[tuple]) -> PairStates:
@@ -192,6 +190,14 @@ def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_id
                      .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
 
 
+def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[str, int]:
+    """The owner's nonzero unanswered-impression counters (a partial index holds just these)."""
+    with raw_cursor(conn) as (cursor, mark):
+        cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE tenant_id = {mark} "
+                       f"AND owner_id = {mark} AND unanswered_impressions > 0", [tenant_id, owner_id])
+        return dict(cursor.fetchall())
+
+
 def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
     """Feedback on a contact counts as something happening: its impressions are answered."""
     conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
@@ -215,4 +221,5 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
     )
     merged = PairStates(batch.pairs, scalars, prune_recent(union, scalars["last_ts"]))
     _upsert(conn, _rows(conn, tenant_id, merged))
+    bump_state_revision(conn, tenant_id, sorted(batch.pairs[OWNER_ID].unique().tolist()))
     return n

@@ -23,6 +23,7 @@ from service.model_holder import ModelHolder
 from service.observability import ServiceMetrics, configure_logging, request_id_var
 from service.profile_cache import ProfileCache
 from service.routes import data, ops, recommendations, webhooks
+from service.score_cache import ScoreCache
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("introrank.http")
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.jobs = JobRunner()
     app.state.profiles = ProfileCache()
+    app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
     for router in (data.router, recommendations.router, ops.router, webhooks.router):
         app.include_router(router)
     _add_docs(app)

@@ -177,3 +177,17 @@ def _dialect_name(conn_or_session: Connection | Session) -> str:
     if isinstance(conn_or_session, Session):
         return conn_or_session.get_bind().dialect.name
     return conn_or_session.dialect.name
+
+
+@contextmanager
+def raw_cursor(conn: Connection) -> Iterator[tuple[Any, str]]:
+    """The DBAPI cursor of this connection's transaction and its parameter mark ('?' or '%s').
+
+    The hot paths (aggregate reads and upserts, bulk event reads) skip SQLAlchemy's
+    per-row processing, which costs more than the query itself at these sizes.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        yield cursor, "?" if conn.dialect.name == "sqlite" else "%s"
+    finally:
+        cursor.close()

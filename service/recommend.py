@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from model.actions import suggest_action
+from model.actions import Action, suggest_action
 from model.aggregates import window_stats
 from model.constants import CONTACT_ID, OWNER_ID
 from model.events import EventArrays
@@ -23,11 +23,18 @@ from model.explain import top_reasons
 from model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from model.keep_warm import AGE_DAYS, KeepWarm, age_alone, keep_warm_list
 from model.rerank import RerankPolicy, rerank
-from service.aggregate_store import PairStates, count_impression, load_owner_states, states_from_events
+from service.aggregate_store import (
+    PairStates,
+    count_impression,
+    load_impressions,
+    load_owner_states,
+    states_from_events,
+)
 from service.errors import NotFoundError
 from service.model_holder import ServedModel
 from service.policy import load_policy
 from service.profile_cache import Profile, ProfileCache
+from service.score_cache import ScoreCache
 from service.serving_tables import Feedback, ServedRecommendation
 from service.tables import Contact, Event, Owner
 
@@ -63,7 +70,7 @@ def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
     return pd.DataFrame([{OWNER_ID: owner.owner_id, "career_stage": owner.career_stage, "industry": owner.industry,
                           "goal": owner.goal, "target_industries": owner.target_industries or [],
                           "target_companies": owner.target_companies or [],
-                          "profile_revision": owner.profile_revision}])
+                          "profile_revision": owner.profile_revision, "state_revision": owner.state_revision}])
 
 
 def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
@@ -168,58 +175,120 @@ def keep_warm(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     return at, [(str(rows[CONTACT_ID].iloc[it.index]), it) for it in items]
 
 
+@dataclass
+class ScoredCandidates:
+    """An owner's candidates scored at time ``at``: everything a list needs except the re-ranking.
+
+    ``explained`` memoises each row's reasons and action (TreeSHAP is the costly
+    part), so a cached entry explains a contact once however often it is shown.
+    """
+
+    at: float
+    features: pd.DataFrame
+    rows: pd.DataFrame  # contact rows, aligned with features
+    idx: np.ndarray  # row of each candidate in the pair states it came from
+    raw: np.ndarray  # the model's raw scores (orders ties the calibration flattens)
+    probability: np.ndarray
+    explained: dict[int, tuple[list[str], Action]] = field(default_factory=dict)
+
+    @property
+    def contact_ids(self) -> np.ndarray:
+        return self.rows[CONTACT_ID].to_numpy(object)
+
+
+def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray, served: ServedModel,
+                     at: float) -> ScoredCandidates:
+    raw = served.ranker.raw_score(features) if not features.empty else np.empty(0)
+    return ScoredCandidates(at, features, rows, idx, raw, served.ranker.calibrate(raw))
+
+
+def pick(scored: ScoredCandidates, served: ServedModel, k: int, policy: RerankPolicy = RerankPolicy(),
+         impressions: np.ndarray | None = None) -> list[Recommendation]:
+    """Re-rank, explain the top k and pick each one's first action.
+
+    Shared by the live, as_of and stateless paths, so they cannot disagree.
+    Contributions (the expensive part) are computed for the chosen k only.
+    """
+    if scored.features.empty:
+        return []
+    features, rows = scored.features, scored.rows
+    dnr = rows["do_not_recommend"].fillna(False).to_numpy(bool)
+    chosen = rerank(scored.probability, rows["company"].to_numpy(object), dnr,
+                    features["days_since_last_ask"].to_numpy(), k, policy, impressions, tiebreak=scored.raw)
+    _explain(scored, served, [int(i) for i in chosen if int(i) not in scored.explained])
+    items = []
+    for rank, i in enumerate(chosen, start=1):
+        why, action = scored.explained[int(i)]
+        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
+                                    float(scored.probability[i]), list(why), action.type, action.reason))
+    return items
+
+
+def _explain(scored: ScoredCandidates, served: ServedModel, missing: list[int]) -> None:
+    if not missing:
+        return
+    top = scored.features.iloc[missing]
+    for i, why in zip(missing, top_reasons(top, served.ranker.contributions(top)), strict=True):
+        scored.explained[i] = (why, suggest_action(scored.features.iloc[i]))
+
+
 def rank_candidates(features: pd.DataFrame, rows: pd.DataFrame, served: ServedModel, k: int,
                     policy: RerankPolicy = RerankPolicy(),
                     impressions: np.ndarray | None = None) -> list[Recommendation]:
-    """Score, re-rank, explain the top k and pick each one's first action.
+    """Score and pick in one step (the stateless scorer and the benchmarks)."""
+    scored = score_candidates(features, rows, np.arange(len(features)), served, time.time())
+    return pick(scored, served, k, policy, impressions)
 
-    Shared by the stateful, as_of and stateless paths, so they cannot disagree.
-    Contributions (the expensive part) are computed for the chosen k only.
-    """
-    if features.empty:
-        return []
-    raw = served.ranker.raw_score(features)  # order by the raw score: calibration has flat steps
-    probability = served.ranker.calibrate(raw)
-    dnr = rows["do_not_recommend"].fillna(False).to_numpy(bool)
-    chosen = rerank(probability, rows["company"].to_numpy(object), dnr, features["days_since_last_ask"].to_numpy(),
-                    k, policy, impressions, tiebreak=raw)
-    top = features.iloc[chosen]
-    reasons = top_reasons(top, served.ranker.contributions(top))
-    items = []
-    for rank, (i, why) in enumerate(zip(chosen, reasons, strict=True), start=1):
-        action = suggest_action(features.iloc[i])
-        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
-                                    float(probability[i]), why, action.type, action.reason))
-    return items
+
+def live_scores(conn: Connection, tenant_id: int, owner: pd.DataFrame, served: ServedModel, goal: str | None,
+                profiles: ProfileCache | None, scores: ScoreCache | None) -> ScoredCandidates:
+    """The owner's candidates scored now, or as recently as the score cache allows."""
+    owner_id = str(owner[OWNER_ID].iloc[0])
+
+    def build() -> ScoredCandidates:
+        at = time.time()
+        states = load_owner_states(conn, tenant_id, owner_id)
+        profile = owner_profile(conn, tenant_id, owner, goal, profiles)
+        return score_candidates(*candidate_features(states, owner, None, at, goal, profile), served, at)
+
+    if scores is None:
+        return build()
+    validity = (int(owner["profile_revision"].iloc[0]), int(owner["state_revision"].iloc[0]), served.version,
+                served.run_id)
+    return scores.get((tenant_id, owner_id, goal), validity, build)
 
 
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
               goal: str | None = None, as_of: float | None = None,
-              policy: RerankPolicy | None = None, cache: ProfileCache | None = None) -> RecommendationList:
+              policy: RerankPolicy | None = None, cache: ProfileCache | None = None,
+              scores: ScoreCache | None = None) -> RecommendationList:
     """The owner's list under ``policy`` (the tenant's own when not given)."""
     owner = load_owner(conn, tenant_id, owner_id)
     policy = policy or load_policy(conn, tenant_id)
-    at = time.time() if as_of is None else as_of
-    if as_of is None:  # live: the counters kept beside the aggregates
-        states = load_owner_states(conn, tenant_id, owner_id)
-        impressions = states.impressions
+    if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
+        scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
+        shown = load_impressions(conn, tenant_id, owner_id)
+        impressions = np.array([shown.get(c, 0) for c in scored.contact_ids], dtype=float)
     else:  # backtest: replay the stored events and the served log before as_of
-        states = states_as_of(conn, tenant_id, owner_id, at)
-        impressions = unanswered_impressions(conn, tenant_id, owner_id, states, at)
-    profile = owner_profile(conn, tenant_id, owner, goal, cache)
-    features, rows, idx = candidate_features(states, owner, None, at, goal, profile)
-    items = rank_candidates(features, rows, served, k, policy, impressions[idx])
-    return RecommendationList(owner_id, at, served.version, goal or str(owner["goal"].iloc[0]), items)
+        states = states_as_of(conn, tenant_id, owner_id, as_of)
+        profile = owner_profile(conn, tenant_id, owner, goal, cache)
+        scored = score_candidates(*candidate_features(states, owner, None, as_of, goal, profile), served, as_of)
+        impressions = unanswered_impressions(conn, tenant_id, owner_id, states, as_of)[scored.idx]
+    items = pick(scored, served, k, policy, impressions)
+    return RecommendationList(owner_id, scored.at, served.version, goal or str(owner["goal"].iloc[0]), items)
 
 
 def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> str:
-    """Record every served item, so feedback joins to it and impressions can be counted."""
-    list_id = str(uuid.uuid4())
+    """Record every served item, so feedback joins to it and impressions can be counted.
+
+    ``served_at`` is when the list was shown, which for a cached list is later than its ``as_of``.
+    """
+    list_id, served_at = str(uuid.uuid4()), time.time()
     if result.items:
         conn.execute(ServedRecommendation.__table__.insert(), [
             {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
-             "probability": it.probability, "model_version": result.model_version, "served_at": result.as_of}
+             "probability": it.probability, "model_version": result.model_version, "served_at": served_at}
             for it in result.items])
         count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items])
     return list_id

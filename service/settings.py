@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     max_body_bytes: int = 50 * 1024 * 1024
     model_poll_seconds: float = Field(default=0.0, description="Poll the registry for a new champion; 0 = off.")
+    score_cache_seconds: float = Field(
+        default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "
+        "first (the response's as_of says when it was scored); 0 = score every request.")
 
     @property
     def resolved_database_url(self) -> str:

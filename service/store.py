@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
 from service.aggregate_store import answer_impressions, fold_events, refresh_owners
+from service.db import raw_cursor
 from service.errors import InvalidInputError, NotFoundError
 from service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
 from service.serving_tables import Feedback, ServedRecommendation
@@ -69,10 +70,8 @@ def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn
     wanted: dict[str, set[str]] = {}
     for e in events:
         wanted.setdefault(e.owner_id, set()).add(e.contact_id)
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     found: set[tuple[str, str]] = set()
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
+    with raw_cursor(conn) as (cursor, mark):
         for owner_id, contact_ids in wanted.items():
             ids = sorted(contact_ids)
             for start in range(0, len(ids), 500):
@@ -80,8 +79,6 @@ def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn
                 cursor.execute(f"SELECT contact_id FROM contacts WHERE tenant_id = {mark} AND owner_id = {mark} "
                                f"AND contact_id IN ({', '.join([mark] * len(chunk))})", [tenant_id, owner_id, *chunk])
                 found.update((owner_id, r[0]) for r in cursor.fetchall())
-    finally:
-        cursor.close()
     for i, e in enumerate(events):
         if (e.owner_id, e.contact_id) not in found:
             raise InvalidInputError(i, "contact_id", f"unknown contact for owner (events[{i}]): upsert the "

@@ -123,6 +123,8 @@ class Owner(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
     # Bumped by every write to the owner or their contacts (profile caches compare it).
     profile_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped by every write to the owner's aggregates (score caches compare it).
+    state_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Contact(Base):

@@ -70,7 +70,7 @@ def get_recommendations(
     when = _aware(as_of)
     with engine.connect() as conn:
         result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when,
-                           cache=request.app.state.profiles)
+                           cache=request.app.state.profiles, scores=request.app.state.scores)
     if as_of is None:
         with write_connection(engine) as conn:
             log_served(conn, principal.tenant_id, result)
