@@ -43,8 +43,12 @@ def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
 
 def states_from_events(events: pd.DataFrame) -> PairStates:
     """States of every pair present in ``events`` (columns as the events table)."""
-    pairs = events[[OWNER_ID, CONTACT_ID]].drop_duplicates().reset_index(drop=True)
-    codes = pd.MultiIndex.from_frame(pairs).get_indexer(pd.MultiIndex.from_frame(events[[OWNER_ID, CONTACT_ID]]))
+    owner_code, owners = pd.factorize(events[OWNER_ID].to_numpy(object))
+    contact_code, contacts = pd.factorize(events[CONTACT_ID].to_numpy(object))
+    codes, first_seen = pd.factorize(owner_code.astype(np.int64) * max(len(contacts), 1) + contact_code)
+    n_contacts = max(len(contacts), 1)
+    pairs = pd.DataFrame({OWNER_ID: pd.Series(owners[first_seen // n_contacts], dtype=object),
+                          CONTACT_ID: pd.Series(contacts[first_seen % n_contacts], dtype=object)})
     arrays = _arrays(events, codes)
     scalars = pair_scalars(arrays, len(pairs))
     return PairStates(pairs, scalars, prune_recent(arrays, scalars["last_ts"]))
@@ -169,17 +173,18 @@ def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairSt
 
 def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairStates:
     """Stored states of ``pairs`` in their order; pairs without a row get the empty state."""
+    keys = list(zip(pairs[OWNER_ID].tolist(), pairs[CONTACT_ID].tolist(), strict=True))
+    by_owner: dict[str, list[str]] = {}
+    for owner_id, contact_id in keys:
+        by_owner.setdefault(owner_id, []).append(contact_id)
     found: dict[tuple[str, str], tuple] = {}
-    for owner_id, group in pairs.groupby(OWNER_ID, sort=False):
-        contacts = group[CONTACT_ID].tolist()
+    for owner_id, contacts in by_owner.items():
         for start in range(0, len(contacts), 500):
             chunk = contacts[start : start + 500]
             where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
             found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
-    empty = (None, None, b"", 0) + (None,) * len(SCALAR_FIELDS)
-    rows = [found.get(key, (key[0], key[1]) + empty[2:]) for key in pairs[[OWNER_ID, CONTACT_ID]].itertuples(
-        index=False, name=None)]
-    return _states_of(rows)
+    empty = (b"", 0) + (None,) * len(SCALAR_FIELDS)
+    return _states_of([found.get(key) or key + empty for key in keys])
 
 
 def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> None:
