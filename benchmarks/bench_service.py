@@ -21,6 +21,11 @@ Plain script, not a test:  .venv/bin/python benchmarks/bench_service.py [--json 
      served lists for the owner (the impressions query reads them);
    - ingestion: ``POST /v1/events`` batches of 1,000 fresh events (new event ids,
      existing contacts), bodies serialised before the clock starts.
+   The server runs with the product's default score cache (``INTRORANK_SCORE_CACHE_SECONDS``
+   = 60: an owner's scored list is reused until new events, a profile edit, a new
+   model or 60 s end it; re-ranking, impressions and logging run on every request).
+   A second server with the cache off (``=0``) then times the same sequential
+   requests, so the figures show what every request would cost if scored afresh.
 4. Runs ``mlflow models serve -m models:/introrank@champion --env-manager local -w 1``
    and times ``POST /invocations`` with the same owner's 2,000 feature rows
    (computed with ``service.recommend.candidate_features`` from the stored
@@ -268,6 +273,27 @@ def throughput(base: str, key: str, owner: str, k: int, threads: int, duration: 
             "req_per_s": sum(counts) / elapsed, **{f"loaded_{k}": v for k, v in merged.summary().items()}}
 
 
+def cold_latency(env: dict[str, str], tmp: Path, key: str, owner: str, args: argparse.Namespace) -> dict:
+    """Sequential recommendations from a server whose score cache is off: every request scores afresh."""
+    port = free_port()
+    log = tmp / "introrank-serve-cold.log"
+    proc = start([str(BIN / "introrank"), "serve", "--port", str(port), "--workers", "1"],
+                 {**env, "INTRORANK_SCORE_CACHE_SECONDS": "0"}, log)
+    try:
+        wait_until(f"http://127.0.0.1:{port}/readyz", proc, log, 120)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
+                          timeout=120) as client:
+            send = recommendations_sender(client, owner, args.k)
+            for _ in range(args.warmup):
+                send()
+            with ServerCpu(proc.pid) as cpu:
+                out = sequential(send, args.requests, 0)
+            out["server_cpu_ms_per_request"] = cpu.per(args.requests)
+        return out
+    finally:
+        stop(proc)
+
+
 def ingestion(client: httpx.Client, data: Dataset, batches: int, size: int, seed: int) -> dict[str, float]:
     """Fresh events (new ids) for the owner's existing contacts, in the last 30 days."""
     rng = np.random.default_rng(seed)
@@ -422,6 +448,11 @@ def table(results: dict) -> str:
     row(f"recommend after {after['served_lists_before']:,} lists logged: p50", after["p50_ms"], "ms",
         after["server_cpu_ms_per_request"])
     row("recommend after that p99", after["p99_ms"], "ms")
+    cold = results.get("recommend_cold")
+    if cold:
+        row(f"recommend, score cache off, {cold['n']} sequential: p50", cold["p50_ms"], "ms",
+            cold["server_cpu_ms_per_request"])
+        row("recommend, score cache off, p99", cold["p99_ms"], "ms")
     row(f"ingest {ing['batches']} x {ing['batch_size']} events", ing["events_per_s"], "e/s",
         ing["server_cpu_ms_per_batch"], ">= 20,000 events/s")
     row("  per-batch p50", ing["batch_p50_ms"], "ms")
@@ -430,6 +461,8 @@ def table(results: dict) -> str:
             ml["server_cpu_ms_per_request"])
         row("mlflow /invocations p99", ml["p99_ms"], "ms")
         row("ratio introrank p50 / mlflow p50", results["ratio_p50"], "x", None, "<= 1")
+        if "ratio_p50_cold" in results:
+            row("ratio, score cache off", results["ratio_p50_cold"], "x", None, "<= 1")
     lines.append("(server CPU: the server process tree's user+system CPU per request / per batch)")
     if results.get("stages"):
         lines += ["", f"{'in-process stage (median of --profile calls)':56s} {'wall ms':>9s} {'cpu ms':>8s}",
@@ -460,6 +493,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--mlflow-requests", type=int, default=300)
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-cold", action="store_true", help="skip the score-cache-off latency run")
     parser.add_argument("--profile", type=int, default=30, metavar="N",
                         help="time the recommend stages in-process over N calls (0 = off)")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -542,6 +576,9 @@ def main() -> None:
             results["ingestion"]["server_cpu_ms_per_batch"] = cpu.per(args.batches)
             print(f"ingestion: {results['ingestion']}", flush=True)
         stop(procs.pop())
+        if not args.skip_cold:
+            results["recommend_cold"] = cold_latency(env, tmp, key, owner, args)
+            print(f"recommend, score cache off: {results['recommend_cold']}", flush=True)
         results["load_average_after"] = os.getloadavg()
         if args.profile:
             results["stages"] = stage_breakdown(settings, owner, tenant_id, args.k, args.profile)
@@ -560,6 +597,8 @@ def main() -> None:
                                                        args.mlflow_requests, args.warmup)
             results["mlflow"]["server_cpu_ms_per_request"] = cpu.per(args.mlflow_requests + args.warmup + 1)
             results["ratio_p50"] = results["recommend"]["p50_ms"] / results["mlflow"]["p50_ms"]
+            if "recommend_cold" in results:
+                results["ratio_p50_cold"] = results["recommend_cold"]["p50_ms"] / results["mlflow"]["p50_ms"]
             print(f"mlflow: {results['mlflow']}", flush=True)
             stop(procs.pop())
 

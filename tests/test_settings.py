@@ -33,3 +33,12 @@ def test_require_postgres_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().require_postgres is True
     monkeypatch.setenv("INTRORANK_REQUIRE_POSTGRES", "0")
     assert Settings().require_postgres is False
+
+
+def test_readme_documents_every_setting():
+    """The README's settings table names every field of the settings object, so docs and code agree."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    internal = {"require_postgres", "test_postgres_url"}  # test-suite switches, documented under Tests
+    missing = [name for name in Settings.model_fields if name not in internal
+               and f"`INTRORANK_{name.upper()}`" not in readme]
+    assert missing == []
