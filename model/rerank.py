@@ -47,7 +47,8 @@ def rerank(
     cooling = np.nan_to_num(days_since_last_ask, nan=np.inf) < policy.ask_cooldown_days
     eligible = ~np.asarray(do_not_recommend, dtype=bool) & ~cooling
     second = np.zeros_like(adjusted) if tiebreak is None else -np.asarray(tiebreak, dtype=float)
-    order = [i for i in np.lexsort((second, -adjusted)) if eligible[i]]
+    order = np.lexsort((second, -adjusted))
+    order = order[eligible[order]].tolist()
     chosen: list[int] = []
     per_company: dict[str, int] = {}
     for i in order:

@@ -190,10 +190,26 @@ class ScoredCandidates:
     raw: np.ndarray  # the model's raw scores (orders ties the calibration flattens)
     probability: np.ndarray
     explained: dict[int, tuple[list[str], Action]] = field(default_factory=dict)
+    # What re-ranking reads on every request, taken out of the frames once.
+    contact_ids: np.ndarray = field(init=False)
+    companies: np.ndarray = field(init=False)
+    do_not_recommend: np.ndarray = field(init=False)
+    days_since_last_ask: np.ndarray = field(init=False)
 
-    @property
-    def contact_ids(self) -> np.ndarray:
-        return self.rows[CONTACT_ID].to_numpy(object)
+    def __post_init__(self) -> None:
+        self.contact_ids = self.rows[CONTACT_ID].to_numpy(object) if len(self.rows) else np.empty(0, object)
+        self.companies = self.rows["company"].to_numpy(object) if len(self.rows) else np.empty(0, object)
+        self.do_not_recommend = (self.rows["do_not_recommend"].fillna(False).to_numpy(bool) if len(self.rows)
+                                 else np.empty(0, bool))
+        self.days_since_last_ask = self.features["days_since_last_ask"].to_numpy(float)
+
+    def impressions_of(self, counters: dict[str, int]) -> np.ndarray:
+        """Each candidate's counter from a contact_id -> count map (absent = 0)."""
+        out = np.zeros(len(self.contact_ids))
+        if counters:
+            at = pd.Index(self.contact_ids).get_indexer(list(counters))
+            out[at[at >= 0]] = np.array(list(counters.values()), dtype=float)[at >= 0]
+        return out
 
 
 def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray, served: ServedModel,
@@ -211,15 +227,13 @@ def pick(scored: ScoredCandidates, served: ServedModel, k: int, policy: RerankPo
     """
     if scored.features.empty:
         return []
-    features, rows = scored.features, scored.rows
-    dnr = rows["do_not_recommend"].fillna(False).to_numpy(bool)
-    chosen = rerank(scored.probability, rows["company"].to_numpy(object), dnr,
-                    features["days_since_last_ask"].to_numpy(), k, policy, impressions, tiebreak=scored.raw)
-    _explain(scored, served, [int(i) for i in chosen if int(i) not in scored.explained])
+    chosen = rerank(scored.probability, scored.companies, scored.do_not_recommend, scored.days_since_last_ask, k,
+                    policy, impressions, tiebreak=scored.raw).tolist()
+    _explain(scored, served, [i for i in chosen if i not in scored.explained])
     items = []
     for rank, i in enumerate(chosen, start=1):
-        why, action = scored.explained[int(i)]
-        items.append(Recommendation(str(uuid.uuid4()), str(rows[CONTACT_ID].iloc[i]), rank,
+        why, action = scored.explained[i]
+        items.append(Recommendation(str(uuid.uuid4()), str(scored.contact_ids[i]), rank,
                                     float(scored.probability[i]), list(why), action.type, action.reason))
     return items
 
@@ -267,8 +281,7 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
         scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
-        shown = load_impressions(conn, tenant_id, owner_id)
-        impressions = np.array([shown.get(c, 0) for c in scored.contact_ids], dtype=float)
+        impressions = scored.impressions_of(load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, as_of)
         profile = owner_profile(conn, tenant_id, owner, goal, cache)
