@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
@@ -15,6 +16,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import get_engine
 from service.errors import AuthError, InvalidInputError, NotFoundError
@@ -95,25 +98,53 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def observe(request: Request, call_next):  # noqa: ANN001, ANN202
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    app.add_middleware(ObserveMiddleware, app_state=app.state)
+
+
+class ObserveMiddleware:
+    """Request ids, the body-size limit, per-route metrics and one JSON log line per request.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
+    runs every request through extra tasks and streams, which cost more CPU than
+    a cached recommendation itself.
+    """
+
+    def __init__(self, app: ASGIApp, app_state: Any) -> None:
+        self.app = app
+        self.state = app_state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        limit = app.state.settings.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            response = JSONResponse({"detail": f"request body over the {limit}-byte limit"}, status_code=413)
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        metrics: ServiceMetrics = app.state.metrics
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, path).observe(elapsed)
-        response.headers["x-request-id"] = request_id
-        log.info("request", extra={"method": request.method, "route": path, "status": response.status_code,
-                                   "ms": round(elapsed * 1000, 2)})
-        request_id_var.reset(token)
-        return response
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            await send(message)
+
+        try:
+            limit = self.state.settings.max_body_bytes
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                response = JSONResponse({"detail": f"request body over the {limit}-byte limit"}, status_code=413)
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            metrics: ServiceMetrics = self.state.metrics
+            metrics.requests.labels(scope["method"], path, str(status)).inc()
+            metrics.latency.labels(scope["method"], path).observe(elapsed)
+            log.info("request", extra={"method": scope["method"], "route": path, "status": status,
+                                       "ms": round(elapsed * 1000, 2)})
+            request_id_var.reset(token)
