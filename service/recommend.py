@@ -62,15 +62,42 @@ class RecommendationList:
     items: list[Recommendation]
 
 
-def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
-    row = conn.execute(select(Owner).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id)).first()
+OWNER_COLUMNS = (Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
+                 Owner.target_companies, Owner.profile_revision, Owner.state_revision)
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    """The owner row as plain values: a cached recommendation needs only the revisions and the goal,
+    and building a one-row DataFrame costs more than the rest of such a request."""
+
+    owner_id: str
+    career_stage: int | None
+    industry: str | None
+    goal: str
+    target_industries: list[str]
+    target_companies: list[str]
+    profile_revision: int
+    state_revision: int
+
+    def frame(self) -> pd.DataFrame:
+        """The one-row frame the feature code takes (``model.features.static_features``)."""
+        return pd.DataFrame({OWNER_ID: [self.owner_id], "career_stage": [self.career_stage],
+                             "industry": [self.industry], "goal": [self.goal],
+                             "target_industries": [self.target_industries], "target_companies": [self.target_companies],
+                             "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
+
+
+def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerRecord:
+    row = conn.execute(select(*OWNER_COLUMNS).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id)).first()
     if row is None:
         raise NotFoundError("owner", owner_id)
-    owner = row[0] if not hasattr(row, "owner_id") else row
-    return pd.DataFrame([{OWNER_ID: owner.owner_id, "career_stage": owner.career_stage, "industry": owner.industry,
-                          "goal": owner.goal, "target_industries": owner.target_industries or [],
-                          "target_companies": owner.target_companies or [],
-                          "profile_revision": owner.profile_revision, "state_revision": owner.state_revision}])
+    return OwnerRecord(row.owner_id, row.career_stage, row.industry, row.goal, list(row.target_industries or []),
+                       list(row.target_companies or []), int(row.profile_revision), int(row.state_revision))
+
+
+def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
+    return load_owner_record(conn, tenant_id, owner_id).frame()
 
 
 def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
@@ -254,22 +281,20 @@ def rank_candidates(features: pd.DataFrame, rows: pd.DataFrame, served: ServedMo
     return pick(scored, served, k, policy, impressions)
 
 
-def live_scores(conn: Connection, tenant_id: int, owner: pd.DataFrame, served: ServedModel, goal: str | None,
+def live_scores(conn: Connection, tenant_id: int, owner: OwnerRecord, served: ServedModel, goal: str | None,
                 profiles: ProfileCache | None, scores: ScoreCache | None) -> ScoredCandidates:
     """The owner's candidates scored now, or as recently as the score cache allows."""
-    owner_id = str(owner[OWNER_ID].iloc[0])
 
     def build() -> ScoredCandidates:
-        at = time.time()
-        states = load_owner_states(conn, tenant_id, owner_id)
-        profile = owner_profile(conn, tenant_id, owner, goal, profiles)
-        return score_candidates(*candidate_features(states, owner, None, at, goal, profile), served, at)
+        at, frame = time.time(), owner.frame()
+        states = load_owner_states(conn, tenant_id, owner.owner_id)
+        profile = owner_profile(conn, tenant_id, frame, goal, profiles)
+        return score_candidates(*candidate_features(states, frame, None, at, goal, profile), served, at)
 
     if scores is None:
         return build()
-    validity = (int(owner["profile_revision"].iloc[0]), int(owner["state_revision"].iloc[0]), served.version,
-                served.run_id)
-    return scores.get((tenant_id, owner_id, goal), validity, build)
+    validity = (owner.profile_revision, owner.state_revision, served.version, served.run_id)
+    return scores.get((tenant_id, owner.owner_id, goal), validity, build)
 
 
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
@@ -277,18 +302,19 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
               policy: RerankPolicy | None = None, cache: ProfileCache | None = None,
               scores: ScoreCache | None = None) -> RecommendationList:
     """The owner's list under ``policy`` (the tenant's own when not given)."""
-    owner = load_owner(conn, tenant_id, owner_id)
+    owner = load_owner_record(conn, tenant_id, owner_id)
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
         scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
         impressions = scored.impressions_of(load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, as_of)
-        profile = owner_profile(conn, tenant_id, owner, goal, cache)
-        scored = score_candidates(*candidate_features(states, owner, None, as_of, goal, profile), served, as_of)
+        frame = owner.frame()
+        profile = owner_profile(conn, tenant_id, frame, goal, cache)
+        scored = score_candidates(*candidate_features(states, frame, None, as_of, goal, profile), served, as_of)
         impressions = unanswered_impressions(conn, tenant_id, owner_id, states, as_of)[scored.idx]
     items = pick(scored, served, k, policy, impressions)
-    return RecommendationList(owner_id, scored.at, served.version, goal or str(owner["goal"].iloc[0]), items)
+    return RecommendationList(owner_id, scored.at, served.version, goal or owner.goal, items)
 
 
 def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> str:

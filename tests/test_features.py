@@ -123,3 +123,19 @@ def test_parse_positive():
         parse_positive("lunch")
     with pytest.raises(ValueError, match="direction"):
         parse_positive("message:sideways")
+
+
+def test_pair_time_order_is_lexsort_on_every_input():
+    """The fast path (already time-ordered within pairs) and the fallback both give lexsort's order, ties too."""
+    from model.events import _pair_time_order
+
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        n = int(rng.integers(0, 60))
+        pair, ts = rng.integers(0, 5, n), rng.integers(0, 4, n).astype(float)
+        if trial % 2:  # sorted runs, sometimes followed by newer events of the same pairs
+            order = np.lexsort((ts, pair))
+            pair, ts = pair[order], ts[order]
+            if trial % 4 == 1 and n > 2:
+                pair, ts = np.concatenate([pair, pair[:2]]), np.concatenate([ts, ts[:2] + 10])
+        assert np.array_equal(_pair_time_order(pair, ts), np.lexsort((ts, pair)))
