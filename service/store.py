@@ -89,20 +89,21 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
     """Insert new events (idempotent on event_id) and fold them into the aggregates."""
     _check_contacts_exist(conn, tenant_id, events)
     unique = {e.event_id: e for e in reversed(events)}  # first occurrence of an id wins
-    rows = [{"tenant_id": tenant_id, "event_id": e.event_id, "owner_id": e.owner_id, "contact_id": e.contact_id,
-             "occurred_at": e.occurred_at.timestamp(), "type": e.type, "direction": e.direction,
-             "useful": e.useful} for e in unique.values()]
+    rows = [(tenant_id, e.event_id, e.owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction,
+             e.useful) for e in unique.values()]
     inserted_ids = _insert_new_events(conn, tenant_id, rows)
-    fresh = pd.DataFrame([r for r in rows if r["event_id"] in inserted_ids])
-    if not fresh.empty:
-        fold_events(conn, tenant_id, fresh[[OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful"]])
+    fresh = [r for r in rows if r[1] in inserted_ids]
+    if fresh:
+        columns = dict(zip(_EVENT_ROW, zip(*fresh, strict=True), strict=True))
+        fold_events(conn, tenant_id, pd.DataFrame({name: list(columns[name]) for name in _FOLDED}))
     return len(inserted_ids), len(events) - len(inserted_ids)
 
 
 _EVENT_ROW = ("tenant_id", "event_id", "owner_id", "contact_id", "occurred_at", "type", "direction", "useful")
+_FOLDED = (OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful")
 
 
-def _insert_new_events(conn: Connection, tenant_id: int, rows: list[dict]) -> set[str]:
+def _insert_new_events(conn: Connection, tenant_id: int, rows: list[tuple]) -> set[str]:
     """Insert the rows whose event_id this tenant does not have yet; returns the inserted ids.
 
     SQLite: the write lock is held since BEGIN IMMEDIATE, so "which ids exist" read
@@ -116,9 +117,10 @@ def _insert_new_events(conn: Connection, tenant_id: int, rows: list[dict]) -> se
         stmt = stmt.returning(Event.__table__.c.event_id)
         inserted: set[str] = set()
         for start in range(0, len(rows), 2000):
-            inserted.update(r[0] for r in conn.execute(stmt, rows[start:start + 2000]))
+            chunk = [dict(zip(_EVENT_ROW, r, strict=True)) for r in rows[start:start + 2000]]
+            inserted.update(r[0] for r in conn.execute(stmt, chunk))
         return inserted
-    ids = [r["event_id"] for r in rows]
+    ids = [r[1] for r in rows]
     existing: set[str] = set()
     with raw_cursor(conn) as (cursor, mark):
         for start in range(0, len(ids), 500):
@@ -126,10 +128,9 @@ def _insert_new_events(conn: Connection, tenant_id: int, rows: list[dict]) -> se
             cursor.execute(f"SELECT event_id FROM events WHERE tenant_id = {mark} AND event_id IN "
                            f"({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
             existing.update(r[0] for r in cursor.fetchall())
-        new = [r for r in rows if r["event_id"] not in existing]
-        cursor.executemany(f"INSERT INTO events ({', '.join(_EVENT_ROW)}) VALUES ({', '.join([mark] * 8)})",
-                           [tuple(r[c] for c in _EVENT_ROW) for r in new])
-    return {r["event_id"] for r in new}
+        new = [r for r in rows if r[1] not in existing]
+        cursor.executemany(f"INSERT INTO events ({', '.join(_EVENT_ROW)}) VALUES ({', '.join([mark] * 8)})", new)
+    return {r[1] for r in new}
 
 
 def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
