@@ -170,6 +170,16 @@ def encode_recent(ts: np.ndarray, type_code: np.ndarray, dir_code: np.ndarray, u
     return rec.tobytes()
 
 
+def encode_recent_by_pair(recent: EventArrays, n_pairs: int) -> list[bytes]:
+    """One blob per pair 0..n_pairs-1 (``encode_recent`` of its events), encoded in one pass.
+
+    ``recent`` is sorted by pair, so each pair's bytes are one contiguous slice.
+    """
+    whole = encode_recent(recent.ts, recent.type_code, recent.dir_code, recent.useful)
+    bounds = np.searchsorted(recent.pair, np.arange(n_pairs + 1)) * _RECENT_DTYPE.itemsize
+    return [whole[lo:hi] for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+
+
 def decode_recent(blobs: list[bytes]) -> EventArrays:
     """Concatenate per-pair blobs (pair i = blobs[i]) into one EventArrays.
 

@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete
 
-from model.aggregates import SCALAR_FIELDS, decode_recent, encode_recent, merge_scalars, pair_scalars, prune_recent
+from model.aggregates import (
+    SCALAR_FIELDS,
+    decode_recent,
+    encode_recent_by_pair,
+    merge_scalars,
+    pair_scalars,
+    prune_recent,
+)
 from model.constants import CONTACT_ID, OWNER_ID
 from model.events import EventArrays, encode_directions, encode_types, encode_useful
 from service.db import raw_cursor
@@ -65,10 +72,7 @@ def _nullable(values: np.ndarray) -> list:
 
 def _rows(conn: Connection, tenant_id: int, states: PairStates) -> list[tuple]:
     """Row tuples for the upsert, built column-wise; new events answer every impression (counter 0)."""
-    recent = states.recent
-    bounds = np.searchsorted(recent.pair, np.arange(len(states.pairs) + 1))
-    blobs = [encode_recent(recent.ts[lo:hi], recent.type_code[lo:hi], recent.dir_code[lo:hi], recent.useful[lo:hi])
-             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    blobs = encode_recent_by_pair(states.recent, len(states.pairs))
     now = utc_now()
     # SQLite keeps SQLAlchemy's naive-UTC text form; PostgreSQL takes the aware datetime.
     stamp = now.replace(tzinfo=None).isoformat(sep=" ") if conn.dialect.name == "sqlite" else now
@@ -195,12 +199,17 @@ def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_id
                      .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
 
 
-def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[str, int]:
-    """The owner's nonzero unanswered-impression counters (a partial index holds just these)."""
+def load_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> dict[str, int]:
+    """Nonzero unanswered-impression counters of these contacts (primary-key lookups)."""
+    found: dict[str, int] = {}
     with raw_cursor(conn) as (cursor, mark):
-        cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE tenant_id = {mark} "
-                       f"AND owner_id = {mark} AND unanswered_impressions > 0", [tenant_id, owner_id])
-        return dict(cursor.fetchall())
+        for start in range(0, len(contact_ids), 500):
+            chunk = contact_ids[start : start + 500]
+            cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE tenant_id = {mark} "
+                           f"AND owner_id = {mark} AND contact_id IN ({', '.join([mark] * len(chunk))}) "
+                           "AND unanswered_impressions > 0", [tenant_id, owner_id, *chunk])
+            found.update(cursor.fetchall())
+    return found
 
 
 def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:

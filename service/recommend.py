@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ from model.events import EventArrays
 from model.explain import top_reasons
 from model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from model.keep_warm import AGE_DAYS, KeepWarm, age_alone, keep_warm_list
-from model.rerank import RerankPolicy, rerank
+from model.rerank import RerankPolicy, rerank, rerank_reading_impressions
 from service.aggregate_store import (
     PairStates,
     count_impression,
@@ -230,13 +231,6 @@ class ScoredCandidates:
                                  else np.empty(0, bool))
         self.days_since_last_ask = self.features["days_since_last_ask"].to_numpy(float)
 
-    def impressions_of(self, counters: dict[str, int]) -> np.ndarray:
-        """Each candidate's counter from a contact_id -> count map (absent = 0)."""
-        out = np.zeros(len(self.contact_ids))
-        if counters:
-            at = pd.Index(self.contact_ids).get_indexer(list(counters))
-            out[at[at >= 0]] = np.array(list(counters.values()), dtype=float)[at >= 0]
-        return out
 
 
 def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray, served: ServedModel,
@@ -246,16 +240,21 @@ def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray
 
 
 def pick(scored: ScoredCandidates, served: ServedModel, k: int, policy: RerankPolicy = RerankPolicy(),
-         impressions: np.ndarray | None = None) -> list[Recommendation]:
+         impressions: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None) -> list[Recommendation]:
     """Re-rank, explain the top k and pick each one's first action.
 
     Shared by the live, as_of and stateless paths, so they cannot disagree.
+    ``impressions`` is every candidate's counter, or a reader of the counters of
+    given candidates (the live path: only the head of the list is read).
     Contributions (the expensive part) are computed for the chosen k only.
     """
     if scored.features.empty:
         return []
-    chosen = rerank(scored.probability, scored.companies, scored.do_not_recommend, scored.days_since_last_ask, k,
-                    policy, impressions, tiebreak=scored.raw).tolist()
+    args = (scored.probability, scored.companies, scored.do_not_recommend, scored.days_since_last_ask, k, policy)
+    if callable(impressions):
+        chosen = rerank_reading_impressions(*args, impressions, tiebreak=scored.raw).tolist()
+    else:
+        chosen = rerank(*args, impressions, tiebreak=scored.raw).tolist()
     _explain(scored, served, [i for i in chosen if i not in scored.explained])
     items = []
     for rank, i in enumerate(chosen, start=1):
@@ -306,7 +305,9 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
         scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
-        impressions = scored.impressions_of(load_impressions(conn, tenant_id, owner_id))
+        def impressions(candidates: np.ndarray) -> np.ndarray:
+            counters = load_impressions(conn, tenant_id, owner_id, scored.contact_ids[candidates].tolist())
+            return np.array([counters.get(c, 0) for c in scored.contact_ids[candidates]], dtype=float)
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, as_of)
         frame = owner.frame()

@@ -139,3 +139,19 @@ def test_pair_time_order_is_lexsort_on_every_input():
             if trial % 4 == 1 and n > 2:
                 pair, ts = np.concatenate([pair, pair[:2]]), np.concatenate([ts, ts[:2] + 10])
         assert np.array_equal(_pair_time_order(pair, ts), np.lexsort((ts, pair)))
+
+
+def test_blobs_by_pair_equal_one_blob_per_pair():
+    from model.aggregates import decode_recent, encode_recent, encode_recent_by_pair
+    from model.events import EventArrays
+
+    rng = np.random.default_rng(1)
+    pair = np.sort(rng.integers(0, 6, 40))
+    events = EventArrays.build(pair, rng.random(40) * 1e9, rng.integers(0, 7, 40), rng.integers(0, 2, 40),
+                               rng.choice([0.0, 1.0, np.nan], 40))
+    blobs = encode_recent_by_pair(events, 8)  # pairs 6 and 7 have no events
+    for p, blob in enumerate(blobs):
+        e = events.take(events.pair == p)
+        assert blob == encode_recent(e.ts, e.type_code, e.dir_code, e.useful)
+    back = decode_recent(blobs)
+    assert np.array_equal(back.pair, events.pair) and np.array_equal(back.ts, events.ts)
