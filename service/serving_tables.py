@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Double, ForeignKeyConstraint, Index, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Double, ForeignKeyConstraint, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from model.aggregates import SCALAR_FIELDS
@@ -33,7 +33,10 @@ class PairAggregate(Base):
     """
 
     __tablename__ = "pair_aggregates"
-    __table_args__ = (_contact_fk("pair_aggregates"),)
+    __table_args__ = (_contact_fk("pair_aggregates"),
+                      Index("ix_pair_aggregates_shown", "tenant_id", "owner_id", "contact_id",
+                            "unanswered_impressions", sqlite_where=text("unanswered_impressions > 0"),
+                            postgresql_where=text("unanswered_impressions > 0")))
 
     tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(), primary_key=True)
