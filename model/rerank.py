@@ -8,7 +8,6 @@ and again without anything happening sinks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,40 +62,3 @@ def rerank(
         if len(chosen) == k:
             break
     return np.asarray(chosen, dtype=np.int64)
-
-
-def rerank_reading_impressions(
-    scores: np.ndarray,
-    companies: np.ndarray,
-    do_not_recommend: np.ndarray,
-    days_since_last_ask: np.ndarray,
-    k: int,
-    policy: RerankPolicy,
-    read_impressions: Callable[[np.ndarray], np.ndarray],
-    tiebreak: np.ndarray | None = None,
-) -> np.ndarray:
-    """``rerank`` with every impression counter, reading the counters of the head of the list only.
-
-    Impressions only lower a score (a factor ``decay ** n`` <= 1). Once the k-th
-    chosen adjusted score is above the plain score of every unread candidate, no
-    unread candidate can come before it in ``rerank``'s order, so the list equals
-    the one with all counters read. Otherwise the head grows fourfold and the
-    check repeats, up to the whole list.
-    """
-    n = len(scores)
-    scores = np.asarray(scores, dtype=float)
-    second = np.zeros(n) if tiebreak is None else -np.asarray(tiebreak, dtype=float)
-    order = np.lexsort((second, -scores))
-    m = min(n, max(8 * k, 64))
-    while True:
-        head = order[:m]
-        shown = np.asarray(read_impressions(head), dtype=float)
-        picked = rerank(scores[head], companies[head], do_not_recommend[head], days_since_last_ask[head], k, policy,
-                        shown, None if tiebreak is None else np.asarray(tiebreak)[head])
-        if m == n:
-            return head[picked]
-        if len(picked) == k:
-            kth = scores[head[picked[-1]]] * impression_factor(shown[picked[-1]], policy.impression_decay)
-            if kth > scores[order[m]]:
-                return head[picked]
-        m = min(n, 4 * m)

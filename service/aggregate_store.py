@@ -199,27 +199,12 @@ def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_id
                      .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
 
 
-def load_impressions(conn: Connection, tenant_id: int, owner_id: str,
-                     contact_ids: list[str] | None = None) -> dict[str, int]:
-    """Nonzero unanswered-impression counters of these contacts, or of all the owner's.
-
-    A few contacts are primary-key lookups; all of them is one range read of a
-    partial index that holds only the nonzero counters.
-    """
-    owner = "tenant_id = {m} AND owner_id = {m} AND unanswered_impressions > 0"
-    found: dict[str, int] = {}
+def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[str, int]:
+    """The owner's nonzero unanswered-impression counters (a partial index holds just these)."""
     with raw_cursor(conn) as (cursor, mark):
-        if contact_ids is None:
-            cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE "
-                           f"{owner.format(m=mark)}", [tenant_id, owner_id])
-            return dict(cursor.fetchall())
-        for start in range(0, len(contact_ids), 500):
-            chunk = contact_ids[start : start + 500]
-            cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE "
-                           f"{owner.format(m=mark)} AND contact_id IN ({', '.join([mark] * len(chunk))})",
-                           [tenant_id, owner_id, *chunk])
-            found.update(cursor.fetchall())
-    return found
+        cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE tenant_id = {mark} "
+                       f"AND owner_id = {mark} AND unanswered_impressions > 0", [tenant_id, owner_id])
+        return dict(cursor.fetchall())
 
 
 def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:

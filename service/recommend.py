@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +22,7 @@ from model.events import EventArrays
 from model.explain import top_reasons
 from model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from model.keep_warm import AGE_DAYS, KeepWarm, age_alone, keep_warm_list
-from model.rerank import RerankPolicy, rerank, rerank_reading_impressions
+from model.rerank import RerankPolicy, rerank
 from service.aggregate_store import (
     PairStates,
     count_impression,
@@ -223,6 +222,7 @@ class ScoredCandidates:
     companies: np.ndarray = field(init=False)
     do_not_recommend: np.ndarray = field(init=False)
     days_since_last_ask: np.ndarray = field(init=False)
+    _position: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.contact_ids = self.rows[CONTACT_ID].to_numpy(object) if len(self.rows) else np.empty(0, object)
@@ -230,7 +230,16 @@ class ScoredCandidates:
         self.do_not_recommend = (self.rows["do_not_recommend"].fillna(False).to_numpy(bool) if len(self.rows)
                                  else np.empty(0, bool))
         self.days_since_last_ask = self.features["days_since_last_ask"].to_numpy(float)
+        self._position = {c: i for i, c in enumerate(self.contact_ids.tolist())}
 
+    def impressions_of(self, counters: dict[str, int]) -> np.ndarray:
+        """Each candidate's counter from the nonzero ones (contact_id -> count); the rest are 0."""
+        out = np.zeros(len(self.contact_ids))
+        for contact_id, count in counters.items():
+            at = self._position.get(contact_id)
+            if at is not None:
+                out[at] = count
+        return out
 
 
 def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray, served: ServedModel,
@@ -240,21 +249,16 @@ def score_candidates(features: pd.DataFrame, rows: pd.DataFrame, idx: np.ndarray
 
 
 def pick(scored: ScoredCandidates, served: ServedModel, k: int, policy: RerankPolicy = RerankPolicy(),
-         impressions: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None) -> list[Recommendation]:
+         impressions: np.ndarray | None = None) -> list[Recommendation]:
     """Re-rank, explain the top k and pick each one's first action.
 
     Shared by the live, as_of and stateless paths, so they cannot disagree.
-    ``impressions`` is every candidate's counter, or a reader of the counters of
-    given candidates (the live path: only the head of the list is read).
     Contributions (the expensive part) are computed for the chosen k only.
     """
     if scored.features.empty:
         return []
-    args = (scored.probability, scored.companies, scored.do_not_recommend, scored.days_since_last_ask, k, policy)
-    if callable(impressions):
-        chosen = rerank_reading_impressions(*args, impressions, tiebreak=scored.raw).tolist()
-    else:
-        chosen = rerank(*args, impressions, tiebreak=scored.raw).tolist()
+    chosen = rerank(scored.probability, scored.companies, scored.do_not_recommend, scored.days_since_last_ask, k,
+                    policy, impressions, tiebreak=scored.raw).tolist()
     _explain(scored, served, [i for i in chosen if i not in scored.explained])
     items = []
     for rank, i in enumerate(chosen, start=1):
@@ -305,10 +309,7 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
         scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
-        def impressions(candidates: np.ndarray) -> np.ndarray:  # the head by lookups, a long head in one read
-            ids = scored.contact_ids[candidates]
-            counters = load_impressions(conn, tenant_id, owner_id, ids.tolist() if len(ids) <= 256 else None)
-            return np.array([counters.get(c, 0) for c in ids], dtype=float)
+        impressions = scored.impressions_of(load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, as_of)
         frame = owner.frame()
