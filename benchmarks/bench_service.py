@@ -64,10 +64,12 @@ from servicekit import event_items, load_through_api  # noqa: E402
 
 from model.constants import DIRECTIONS, EVENT_TYPES  # noqa: E402
 from model.features import FEATURE_NAMES, static_features  # noqa: E402
-from service.aggregate_store import load_owner_states  # noqa: E402
+from service.aggregate_store import load_impressions, load_owner_states  # noqa: E402
 from service.auth import create_api_key  # noqa: E402
 from service.db import make_engine  # noqa: E402
+from service.profile_cache import ProfileCache  # noqa: E402
 from service.recommend import candidate_features, load_contacts, load_owner  # noqa: E402
+from service.score_cache import ScoreCache  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from training.datasets import Dataset, load_csv_dir  # noqa: E402
 from training.pipeline import run_training  # noqa: E402
@@ -384,6 +386,7 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
 
     served = load_served_model(settings)
     engine = make_engine(settings.resolved_database_url, migrate=False)
+    profiles, scores = ProfileCache(), ScoreCache(max_age_seconds=3600)
     timings: dict[str, list[tuple[float, float]]] = {}
     errors: dict[str, str] = {}
 
@@ -400,25 +403,37 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
     def once() -> None:
         at = time.time()
         with engine.connect() as conn:
-            owner_frame = timed("recommend.load_owner", lambda: rec.load_owner(conn, tenant_id, owner))
-            states = timed("aggregate_store.load_owner_states", lambda: load_owner_states(conn, tenant_id, owner))
-            impressions = timed("recommend.unanswered_impressions",
-                                lambda: rec.unanswered_impressions(conn, tenant_id, owner, states, at))
-            contacts = timed("recommend.load_contacts", lambda: rec.load_contacts(conn, tenant_id, owner))
-            out = timed("recommend.candidate_features",
-                        lambda: rec.candidate_features(states, owner_frame, contacts, at, None))
+            record = timed("recommend.load_owner_record", lambda: rec.load_owner_record(conn, tenant_id, owner))
+            frame = record.frame()
+            states = timed("aggregate_store.load_owner_states (miss)",
+                           lambda: load_owner_states(conn, tenant_id, owner))
+            contacts = timed("recommend.load_contacts (miss, no profile cache)",
+                             lambda: rec.load_contacts(conn, tenant_id, owner))
+            out = timed("recommend.candidate_features (miss, no profile cache)",
+                        lambda: rec.candidate_features(states, frame, contacts, at, None))
             features, rows, idx = out if out is not None else (None, None, None)
-            ranked = timed("recommend.rank_candidates",
-                           lambda: rec.rank_candidates(features, rows, served, k, impressions=impressions[idx]))
-            timed("  ranker.raw_score (all rows, again)", lambda: served.ranker.raw_score(features))
-            timed("  ranker.contributions (k rows, again)", lambda: served.ranker.contributions(features.iloc[:k]))
-            timed("  features.static_features (again)",
-                  lambda: static_features(states.pairs.iloc[idx].reset_index(drop=True), owner_frame, contacts,
-                                          None))
+            scored = timed("recommend.score_candidates (miss)",
+                           lambda: rec.score_candidates(features, rows, idx, served, at))
+            counters = timed("aggregate_store.load_impressions", lambda: load_impressions(conn, tenant_id, owner))
+            impressions = scored.impressions_of(counters)
+            timed("recommend.pick (explains every chosen row)",
+                  lambda: rec.pick(rec.score_candidates(features, rows, idx, served, at), served, k,
+                                   impressions=impressions))
+            rec.pick(scored, served, k, impressions=impressions)  # explains the chosen rows
+            timed("recommend.pick (chosen rows already explained)",
+                  lambda: rec.pick(scored, served, k, impressions=impressions))
+            timed("  ranker.raw_score (all rows)", lambda: served.ranker.raw_score(features))
+            timed("  ranker.contributions (k rows)", lambda: served.ranker.contributions(features.iloc[:k]))
+            timed("  features.static_features", lambda: static_features(
+                states.pairs.iloc[idx].reset_index(drop=True), frame, contacts, None))
+            ranked = rec.pick(scored, served, k, impressions=impressions)
         result = rec.RecommendationList(owner, at, served.version, "bench", ranked or [])
         with write_connection(engine) as conn:
             timed("recommend.log_served", lambda: rec.log_served(conn, tenant_id, result))
-        timed("whole recommend() call", lambda: _whole(engine, rec, tenant_id, owner, served, k))
+        timed("whole recommend(), score cache off",
+              lambda: _whole(engine, rec, tenant_id, owner, served, k, profiles, None))
+        timed("whole recommend(), score cache hit",
+              lambda: _whole(engine, rec, tenant_id, owner, served, k, profiles, scores))
 
     for _ in range(3):
         once()
@@ -432,9 +447,9 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
     return out
 
 
-def _whole(engine, rec, tenant_id: int, owner: str, served, k: int):  # noqa: ANN001, ANN202
+def _whole(engine, rec, tenant_id: int, owner: str, served, k: int, profiles, scores):  # noqa: ANN001, ANN202
     with engine.connect() as conn:
-        return rec.recommend(conn, tenant_id, owner, served, k)
+        return rec.recommend(conn, tenant_id, owner, served, k, cache=profiles, scores=scores)
 
 
 # --- main -------------------------------------------------------------------------------
