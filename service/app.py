@@ -121,13 +121,27 @@ class ObserveMiddleware:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status, recorded = 500, False
+
+        def record() -> None:  # before the last byte goes out: a client that got it sees the metric
+            nonlocal recorded
+            recorded = True
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            metrics: ServiceMetrics = self.state.metrics
+            metrics.requests.labels(scope["method"], path, str(status)).inc()
+            metrics.latency.labels(scope["method"], path).observe(elapsed)
+            log.info("request", extra={"method": scope["method"], "route": path, "status": status,
+                                       "ms": round(elapsed * 1000, 2)})
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message).append("x-request-id", request_id)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
             await send(message)
 
         try:
@@ -139,12 +153,6 @@ class ObserveMiddleware:
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            metrics: ServiceMetrics = self.state.metrics
-            metrics.requests.labels(scope["method"], path, str(status)).inc()
-            metrics.latency.labels(scope["method"], path).observe(elapsed)
-            log.info("request", extra={"method": scope["method"], "route": path, "status": status,
-                                       "ms": round(elapsed * 1000, 2)})
+            if not recorded:  # the app failed before finishing a response
+                record()
             request_id_var.reset(token)

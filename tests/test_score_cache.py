@@ -76,10 +76,10 @@ def test_new_events_and_profile_edits_end_the_entry(cached, tiny):
                            "type": "meeting", "direction": "out", "useful": ""}])
     a.post("/v1/events", json={"events": event_items(event)}).raise_for_status()
     after_event = _get(a)
-    assert after_event["as_of"] > first["as_of"]
+    assert pd.Timestamp(after_event["as_of"]) > pd.Timestamp(first["as_of"])
     a.put(f"/v1/owners/{OWNER}/contacts/{target}", json={"do_not_recommend": True}).raise_for_status()
     after_edit = _get(a, k=100)
-    assert after_edit["as_of"] > after_event["as_of"]
+    assert pd.Timestamp(after_edit["as_of"]) > pd.Timestamp(after_event["as_of"])
     assert target not in {it["contact_id"] for it in after_edit["recommendations"]}
 
 
