@@ -191,12 +191,25 @@ def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairSt
     return _states_of([found.get(key) or key + empty for key in keys])
 
 
-def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> None:
-    """One more unanswered impression for each served contact (reset when events arrive)."""
-    if contact_ids:
-        conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
-                                           _TABLE.c.contact_id.in_(contact_ids))
-                     .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
+def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> int | None:
+    """One more unanswered impression for each served contact (reset when events arrive).
+
+    Returns the owner's new ``impression_revision`` (None when nothing was served).
+    """
+    if not contact_ids:
+        return None
+    conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
+                                       _TABLE.c.contact_id.in_(contact_ids))
+                 .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
+    return _bump_impression_revision(conn, tenant_id, owner_id)
+
+
+def _bump_impression_revision(conn: Connection, tenant_id: int, owner_id: str) -> int | None:
+    with raw_cursor(conn) as (cursor, mark):
+        cursor.execute(f"UPDATE owners SET impression_revision = impression_revision + 1 WHERE tenant_id = {mark} "
+                       f"AND owner_id = {mark} RETURNING impression_revision", [tenant_id, owner_id])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[str, int]:
@@ -211,6 +224,7 @@ def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_
     """Feedback on a contact counts as something happening: its impressions are answered."""
     conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
                                        _TABLE.c.contact_id == contact_id).values(unanswered_impressions=0))
+    _bump_impression_revision(conn, tenant_id, owner_id)
 
 
 def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,10 +61,11 @@ class RecommendationList:
     model_version: str
     goal: str
     items: list[Recommendation]
+    scored: ScoredCandidates | None = field(default=None, repr=False, compare=False)  # live lists: its entry
 
 
 OWNER_COLUMNS = (Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
-                 Owner.target_companies, Owner.profile_revision, Owner.state_revision)
+                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class OwnerRecord:
     target_companies: list[str]
     profile_revision: int
     state_revision: int
+    impression_revision: int = 0
 
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``model.features.static_features``)."""
@@ -93,7 +96,8 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
     if row is None:
         raise NotFoundError("owner", owner_id)
     return OwnerRecord(row.owner_id, row.career_stage, row.industry, row.goal, list(row.target_industries or []),
-                       list(row.target_companies or []), int(row.profile_revision), int(row.state_revision))
+                       list(row.target_companies or []), int(row.profile_revision), int(row.state_revision),
+                       int(row.impression_revision))
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
@@ -223,6 +227,8 @@ class ScoredCandidates:
     do_not_recommend: np.ndarray = field(init=False)
     days_since_last_ask: np.ndarray = field(init=False)
     _position: dict[str, int] = field(init=False, repr=False)
+    # (owner's impression_revision, every candidate's counter) as last read or kept; replaced, never mutated
+    shown: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.contact_ids = self.rows[CONTACT_ID].to_numpy(object) if len(self.rows) else np.empty(0, object)
@@ -231,6 +237,30 @@ class ScoredCandidates:
                                  else np.empty(0, bool))
         self.days_since_last_ask = self.features["days_since_last_ask"].to_numpy(float)
         self._position = {c: i for i, c in enumerate(self.contact_ids.tolist())}
+
+    def current_impressions(self, revision: int, read: Callable[[], dict[str, int]]) -> np.ndarray:
+        """The counters at ``revision``: kept ones when still at it, else read (and kept)."""
+        held = self.shown
+        if held is not None and held[0] == revision:
+            return held[1]
+        counters = self.impressions_of(read())  # read after the revision, so at least as new as it
+        self.shown = (revision, counters)
+        return counters
+
+    def count_shown(self, contact_ids: list[str], revision: int | None) -> None:
+        """This process served ``contact_ids`` and moved the revision to ``revision``: keep up without a read.
+
+        Only when the kept counters were at ``revision - 1``, i.e. nobody else changed them in between.
+        """
+        held = self.shown
+        if held is None or revision is None or held[0] != revision - 1:
+            return
+        counters = held[1].copy()
+        for contact_id in contact_ids:
+            at = self._position.get(contact_id)
+            if at is not None:
+                counters[at] += 1
+        self.shown = (revision, counters)
 
     def impressions_of(self, counters: dict[str, int]) -> np.ndarray:
         """Each candidate's counter from the nonzero ones (contact_id -> count); the rest are 0."""
@@ -309,7 +339,8 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
         scored = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
-        impressions = scored.impressions_of(load_impressions(conn, tenant_id, owner_id))
+        impressions = scored.current_impressions(owner.impression_revision,
+                                                 lambda: load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the served log before as_of
         states = states_as_of(conn, tenant_id, owner_id, as_of)
         frame = owner.frame()
@@ -317,13 +348,15 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
         scored = score_candidates(*candidate_features(states, frame, None, as_of, goal, profile), served, as_of)
         impressions = unanswered_impressions(conn, tenant_id, owner_id, states, as_of)[scored.idx]
     items = pick(scored, served, k, policy, impressions)
-    return RecommendationList(owner_id, scored.at, served.version, goal or owner.goal, items)
+    return RecommendationList(owner_id, scored.at, served.version, goal or owner.goal, items,
+                              scored if as_of is None else None)
 
 
-def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> str:
+def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> int | None:
     """Record every served item, so feedback joins to it and impressions can be counted.
 
     ``served_at`` is when the list was shown, which for a cached list is later than its ``as_of``.
+    Returns the owner's new impression revision, for ``remember_served`` once committed.
     """
     list_id, served_at = str(uuid.uuid4()), time.time()
     if result.items:
@@ -332,5 +365,11 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> 
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
              "probability": it.probability, "model_version": result.model_version, "served_at": served_at}
             for it in result.items])
-        count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items])
-    return list_id
+        return count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items])
+    return None
+
+
+def remember_served(result: RecommendationList, revision: int | None) -> None:
+    """After the log committed: the list's cache entry counts the impressions itself (no re-read)."""
+    if result.scored is not None:
+        result.scored.count_shown([it.contact_id for it in result.items], revision)

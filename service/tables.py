@@ -125,6 +125,8 @@ class Owner(Base):
     profile_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every write to the owner's aggregates (score caches compare it).
     state_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped by every change to the owner's unanswered-impression counters (served lists, feedback).
+    impression_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Contact(Base):

@@ -111,3 +111,23 @@ def test_score_cache_rules():
     cache.get("c", 1, build(1.0), now=1.0)  # capacity 2: "a" is evicted
     assert cache.get("a", 2, build(300.0), now=201.0).at == 300.0
     assert built == [100.0, 120.0, 200.0, 1.0, 1.0, 300.0]
+
+
+def test_impressions_from_another_replica_and_feedback_reach_a_cached_list(engine, model_store, tiny):
+    """Two apps on one database (two replicas): each list sinks what either one showed; feedback lifts it."""
+    app_a, user, admin = _live(engine, model_store, cache_seconds=3600)
+    app_b = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=3600), engine=engine)
+    with live_server(app_a) as base_a, live_server(app_b) as base_b, \
+            httpx.Client(base_url=base_a, headers={"X-API-Key": user}, timeout=60) as a, \
+            httpx.Client(base_url=base_b, headers={"X-API-Key": user}, timeout=60) as b, \
+            httpx.Client(base_url=base_a, headers={"X-API-Key": admin}, timeout=60) as root:
+        load_through_api(a, tiny)
+        root.put("/v1/admin/policy", json={"impression_decay": 0.001}).raise_for_status()
+        first = [it["contact_id"] for it in _get(a, k=3)["recommendations"]]
+        by_b = [it["contact_id"] for it in _get(b, k=3)["recommendations"]]
+        again = _get(a, k=3)
+        assert app_a.state.scores.hits >= 1  # still the cached entry ...
+        assert not {it["contact_id"] for it in again["recommendations"]} & (set(first) | set(by_b))  # ... yet current
+        a.post("/v1/feedback", json={"owner_id": OWNER, "contact_id": first[0], "outcome": "contacted"}
+               ).raise_for_status()
+        assert first[0] in {it["contact_id"] for it in _get(a, k=3)["recommendations"]}  # answered: back on top

@@ -11,7 +11,7 @@ from model.constants import DEFAULT_K
 from service.db import write_connection
 from service.deps import EngineDep, MetricsDep, PrincipalDep, ServedModelDep
 from service.errors import InvalidInputError
-from service.recommend import RecommendationList, keep_warm, log_served, recommend
+from service.recommend import RecommendationList, keep_warm, log_served, recommend, remember_served
 from service.schemas import (
     ActionPublic,
     GoalName,
@@ -73,7 +73,8 @@ def get_recommendations(
                            cache=request.app.state.profiles, scores=request.app.state.scores)
     if as_of is None:
         with write_connection(engine) as conn:
-            log_served(conn, principal.tenant_id, result)
+            revision = log_served(conn, principal.tenant_id, result)
+        remember_served(result, revision)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)
 
