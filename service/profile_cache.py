@@ -10,13 +10,12 @@ replicas never serve stale profiles.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from service.revision_cache import RevisionCache
 
 
 @dataclass(frozen=True)
@@ -30,22 +29,6 @@ class Profile:
         return self.index.get_indexer(contact_ids) if len(contact_ids) else np.zeros(0, dtype=np.int64)
 
 
-class ProfileCache:
+class ProfileCache(RevisionCache[Profile]):
     def __init__(self, capacity: int = 512) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[tuple, tuple[int, Profile]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, revision: int, build: Callable[[], Profile]) -> Profile:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == revision:
-                self._entries.move_to_end(key)
-                return hit[1]
-        profile = build()
-        with self._lock:
-            self._entries[key] = (revision, profile)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
-        return profile
+        super().__init__(capacity)

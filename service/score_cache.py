@@ -14,49 +14,15 @@ request, so it is never cached.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Protocol, TypeVar
+from typing import Protocol
+
+from service.revision_cache import RevisionCache
 
 
 class Timed(Protocol):
     at: float  # the time the entry's features were computed at
 
 
-T = TypeVar("T", bound=Timed)
-
-
-class ScoreCache:
+class ScoreCache(RevisionCache[Timed]):
     def __init__(self, max_age_seconds: float, capacity: int = 256) -> None:
-        self.max_age_seconds = max_age_seconds
-        self.capacity = capacity
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict[Hashable, tuple[Hashable, Timed]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_age_seconds > 0 and self.capacity > 0
-
-    def get(self, key: Hashable, validity: Hashable, build: Callable[[], T], now: float | None = None) -> T:
-        """The entry for ``key`` if built under ``validity`` and young enough, else a new one."""
-        if not self.enabled:
-            return build()
-        now = time.time() if now is None else now
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == validity and 0 <= now - hit[1].at <= self.max_age_seconds:
-                self._entries.move_to_end(key)
-                self.hits += 1
-                return hit[1]  # type: ignore[return-value]
-            self.misses += 1
-        entry = build()
-        with self._lock:
-            self._entries[key] = (validity, entry)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
-        return entry
+        super().__init__(capacity, max_age_seconds, born=lambda entry: entry.at)
