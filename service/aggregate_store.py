@@ -39,7 +39,6 @@ class PairStates:
     pairs: pd.DataFrame  # owner_id, contact_id
     scalars: dict[str, np.ndarray]
     recent: EventArrays
-    impressions: np.ndarray | None = None  # unanswered impressions per pair (stored states only)
 
 
 def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
@@ -144,9 +143,8 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     return len(rows)
 
 
-STATE_COLUMNS = ["owner_id", "contact_id", "recent", "unanswered_impressions", *SCALAR_FIELDS]
-_ZERO_WHEN_EMPTY = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", "warm_7", "warm_30", "warm_180",
-                    "unanswered_impressions")
+STATE_COLUMNS = ["owner_id", "contact_id", "recent", *SCALAR_FIELDS]
+_ZERO_WHEN_EMPTY = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", "warm_7", "warm_30", "warm_180")
 
 
 def _fetch(conn: Connection, where: str, params: list) -> list[tuple]:
@@ -163,11 +161,10 @@ def _states_of(rows: list[tuple]) -> PairStates:
         c: () for c in STATE_COLUMNS}
     pairs = pd.DataFrame({OWNER_ID: pd.Series(columns["owner_id"], dtype=object),
                           CONTACT_ID: pd.Series(columns["contact_id"], dtype=object)})
-    scalars = {f: np.array(columns[f], dtype=float) for f in (*SCALAR_FIELDS, "unanswered_impressions")}  # None->nan
+    scalars = {f: np.array(columns[f], dtype=float) for f in SCALAR_FIELDS}  # None -> nan
     for f in _ZERO_WHEN_EMPTY:
         scalars[f] = np.nan_to_num(scalars[f])
-    impressions = scalars.pop("unanswered_impressions")
-    return PairStates(pairs, scalars, decode_recent(list(columns["recent"])), impressions)
+    return PairStates(pairs, scalars, decode_recent(list(columns["recent"])))
 
 
 def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairStates:
@@ -187,7 +184,7 @@ def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairSt
             chunk = contacts[start : start + 500]
             where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
             found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
-    empty = (b"", 0) + (None,) * len(SCALAR_FIELDS)
+    empty = (b"",) + (None,) * len(SCALAR_FIELDS)
     return _states_of([found.get(key) or key + empty for key in keys])
 
 
