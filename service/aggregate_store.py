@@ -51,8 +51,8 @@ def states_from_events(events: pd.DataFrame) -> PairStates:
     """States of every pair present in ``events`` (columns as the events table)."""
     owner_code, owners = pd.factorize(events[OWNER_ID].to_numpy(object))
     contact_code, contacts = pd.factorize(events[CONTACT_ID].to_numpy(object))
-    codes, first_seen = pd.factorize(owner_code.astype(np.int64) * max(len(contacts), 1) + contact_code)
     n_contacts = max(len(contacts), 1)
+    codes, first_seen = pd.factorize(owner_code.astype(np.int64) * n_contacts + contact_code)
     pairs = pd.DataFrame({OWNER_ID: pd.Series(owners[first_seen // n_contacts], dtype=object),
                           CONTACT_ID: pd.Series(contacts[first_seen % n_contacts], dtype=object)})
     arrays = _arrays(events, codes)
