@@ -94,12 +94,22 @@ def _pair_time_order(pair: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 def _encode(values: pd.Series | np.ndarray, codes: dict[str, int], what: str) -> np.ndarray:
-    """Names to small-int codes; the first unknown name is the error, with the allowed ones."""
-    mapped = pd.Series(values).map(codes)
-    if mapped.isna().any():
-        bad = pd.Series(values)[mapped.isna()].iloc[0]
+    """Names to small-int codes; the first unknown name is the error, with the allowed ones.
+
+    Factorizing first means the dictionary lookup runs once per distinct name, not
+    once per event: an API batch of 1,000 events has a handful of distinct types.
+    """
+    index, names = pd.factorize(np.asarray(values, dtype=object))
+    lookup = np.empty(len(names), dtype=np.int8)
+    for i, name in enumerate(names.tolist()):
+        code = codes.get(name) if isinstance(name, str) else None
+        if code is None:
+            raise ValueError(f"unknown {what} {name!r}; allowed: {', '.join(codes)}")
+        lookup[i] = code
+    if len(index) and index.min() < 0:  # a missing value (None / NaN): factorize leaves it out of ``names``
+        bad = np.asarray(values, dtype=object)[int(np.argmin(index))]
         raise ValueError(f"unknown {what} {bad!r}; allowed: {', '.join(codes)}")
-    return mapped.to_numpy(dtype=np.int8)
+    return lookup[index]
 
 
 def encode_types(types: pd.Series | np.ndarray) -> np.ndarray:
@@ -113,16 +123,22 @@ def encode_directions(directions: pd.Series | np.ndarray) -> np.ndarray:
 _USEFUL_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "": np.nan, "none": np.nan, "nan": np.nan}
 
 
+def _useful_value(value: object) -> float:
+    if isinstance(value, str):
+        return _USEFUL_TEXT.get(value.strip().lower(), np.nan)
+    return float(value)  # bools, 0/1 (None and NaN never get here: factorize drops them)
+
+
 def encode_useful(useful: pd.Series | np.ndarray | None, n: int) -> np.ndarray:
-    """Map true/false/empty (or bools, 0/1, None) to 1.0/0.0/NaN."""
+    """Map true/false/empty (or bools, 0/1, None) to 1.0/0.0/NaN; unknown text is NaN."""
     if useful is None:
         return np.full(n, np.nan)
     values = pd.Series(useful)
-    if values.dtype == object and not values.map(lambda v: isinstance(v, str)).any():
-        values = pd.to_numeric(values.map(lambda v: np.nan if v is None else float(v)), errors="coerce")
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return values.astype("float64").to_numpy(na_value=np.nan)
-    return values.astype(str).str.strip().str.lower().map(_USEFUL_TEXT).to_numpy(dtype=np.float64, na_value=np.nan)
+    index, distinct = pd.factorize(values.to_numpy(dtype=object))
+    lookup = np.array([_useful_value(v) for v in distinct.tolist()] + [np.nan], dtype=np.float64)
+    return lookup[index]  # index -1 (missing) picks the trailing NaN
 
 
 def to_epoch_seconds(values: pd.Series) -> np.ndarray:

@@ -28,6 +28,7 @@ from service.profile_cache import ProfileCache
 from service.routes import data, ops, recommendations, webhooks
 from service.score_cache import ScoreCache
 from service.settings import Settings, get_settings
+from service.wal_checkpointer import WalCheckpointer
 
 log = logging.getLogger("introrank.http")
 
@@ -38,13 +39,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings.log_level)
     if getattr(app.state, "engine", None) is None:
         app.state.engine = get_engine(settings)
+    checkpointer = app.state.wal_checkpointer = WalCheckpointer.for_engine(app.state.engine)
+    if checkpointer is not None:
+        checkpointer.start()
     holder = ModelHolder(settings)
-    holder.reload()
-    app.state.model_holder = holder
-    app.state.metrics.set_model(holder.current.version)
-    holder.start_polling(settings.model_poll_seconds)
-    yield
-    holder.stop()
+    try:
+        holder.reload()
+        app.state.model_holder = holder
+        app.state.metrics.set_model(holder.current.version)
+        holder.start_polling(settings.model_poll_seconds)
+        yield
+    finally:
+        holder.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

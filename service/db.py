@@ -7,6 +7,10 @@ engine is created, so no caller ever sees an old schema.
 SQLite details, and why:
 - WAL journal: readers (the API) never block the writer (an import), and
   ``synchronous=NORMAL`` is durable enough under WAL while much faster.
+- ``wal_autocheckpoint`` is a backstop, not the schedule: ``introrank serve``
+  checkpoints from a background thread (``service.wal_checkpointer``), so a
+  commit copies pages back into the database file only if that thread falls
+  behind.
 - ``foreign_keys=ON``: SQLite ignores foreign keys (and ON DELETE CASCADE,
   which erasure relies on) unless asked per connection.
 - SQLAlchemy, not the sqlite3 module, emits BEGIN (the recipe in SQLAlchemy's
@@ -39,6 +43,7 @@ _SQLITE_IMMEDIATE = "introrank_sqlite_immediate"  # execution option read by the
 _MIGRATION_LOCK_KEY = 0x1E7A0C0  # pg_advisory_xact_lock key: one migrator at a time
 _SQLITE_CACHE_KIB = -65536  # negative = KiB: 64 MiB page cache per connection
 _SQLITE_BULK_CACHE_KIB = -262144  # 256 MiB while a bulk import holds the connection
+SQLITE_AUTOCHECKPOINT_PAGES = 10000  # ~40 MiB of WAL before a commit checkpoints by itself
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -81,9 +86,16 @@ def make_engine(url: str, *, schema: str | None = None, migrate: bool = True) ->
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and schema:
         connect_args["options"] = f"-csearch_path={schema}"
+    pool_args: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        # A pool of connections (in-memory SQLite has one): LIFO, so the connection
+        # used last is used next. A SQLite connection's page cache survives its own
+        # commits, so back-to-back writes (an events stream) keep a warm cache
+        # instead of rotating through cold ones (~6% of a 1,000-event batch).
+        pool_args["pool_use_lifo"] = True
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    engine = create_engine(url, connect_args=connect_args, **pool_args)
     if engine.dialect.name == "sqlite":
         _install_sqlite_hooks(engine)
     if migrate:
@@ -102,6 +114,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
             "synchronous=NORMAL",
             "busy_timeout=30000",
             f"cache_size={_SQLITE_CACHE_KIB}",
+            f"wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()

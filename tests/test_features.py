@@ -155,3 +155,26 @@ def test_blobs_by_pair_equal_one_blob_per_pair():
         assert blob == encode_recent(e.ts, e.type_code, e.dir_code, e.useful)
     back = decode_recent(blobs)
     assert np.array_equal(back.pair, events.pair) and np.array_equal(back.ts, events.ts)
+
+
+def test_event_encoders_map_every_spelling_and_name_the_first_unknown():
+    from model.constants import DIRECTION_CODES, EVENT_TYPE_CODES
+    from model.events import encode_directions, encode_types, encode_useful
+
+    rng = np.random.default_rng(3)
+    types = rng.choice(np.array(list(EVENT_TYPE_CODES)), 500)
+    for given in (types, pd.Series(types), pd.Series(types, dtype="string"), list(types)):
+        assert encode_types(given).tolist() == [EVENT_TYPE_CODES[t] for t in types]
+    directions = ["in", "out", "in"]
+    assert encode_directions(np.array(directions)).tolist() == [DIRECTION_CODES[d] for d in directions]
+    assert encode_types(np.array([], dtype=object)).shape == (0,)
+    for bad, shown in ((["message", "lunch", "poke"], "'lunch'"), (["message", None], "None")):
+        with pytest.raises(ValueError, match=f"unknown event type {shown}"):
+            encode_types(np.array(bad, dtype=object))
+
+    useful = encode_useful(pd.Series(["true", "FALSE ", "", None, "1", "0", "maybe", "nan"], dtype=object), 8)
+    assert np.array_equal(useful, [1.0, 0.0, np.nan, np.nan, 1.0, 0.0, np.nan, np.nan], equal_nan=True)
+    assert np.array_equal(encode_useful([True, None, False], 3), [1.0, np.nan, 0.0], equal_nan=True)
+    assert np.array_equal(encode_useful(pd.Series([1, 0, 1]), 3), [1.0, 0.0, 1.0])
+    assert np.array_equal(encode_useful(pd.Series(["true", pd.NA], dtype="string"), 2), [1.0, np.nan], equal_nan=True)
+    assert np.isnan(encode_useful(None, 2)).all()
