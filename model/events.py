@@ -79,18 +79,42 @@ class EventArrays:
 
 
 def _pair_time_order(pair: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """``np.lexsort((ts, pair))``, without its cost when times already ascend within each pair.
+    """``np.lexsort((ts, pair))``, computed more cheaply where that gives the same order.
 
     Stored recent events followed by a batch of newer ones, or events read in
-    time order, are that case: a stable sort by pair alone (a linear merge of
-    sorted runs) then gives exactly lexsort's order, ties included. Anything
-    else (late events) takes the full lexsort.
+    time order, already ascend in time within each pair: a stable sort by pair
+    alone (a linear merge of sorted runs) then gives exactly lexsort's order,
+    ties included. Late events (a batch older than some stored ones) take one
+    stable sort of (pair, time) packed into one integer (``_packed_pair_time``),
+    which on two sorted runs is again a linear merge; only when that packing
+    would not be exact does the full lexsort run.
     """
     order = np.argsort(pair, kind="stable")
     p, t = pair[order], ts[order]
-    if len(order) > 1 and bool(np.any((p[1:] == p[:-1]) & (t[1:] < t[:-1]))):
-        return np.lexsort((ts, pair))
-    return order
+    if len(order) < 2 or not bool(np.any((p[1:] == p[:-1]) & (t[1:] < t[:-1]))):
+        return order
+    packed = _packed_pair_time(pair, ts)
+    if packed is not None:
+        order = np.argsort(packed, kind="stable")
+        k, t = packed[order], ts[order]
+        if not bool(np.any((k[1:] == k[:-1]) & (t[1:] != t[:-1]))):  # no two times merged into one key
+            return order
+    return np.lexsort((ts, pair))
+
+
+def _packed_pair_time(pair: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """(pair, whole microseconds since the earliest event) in one int64, or None if it doesn't fit.
+
+    The packing never reorders two events (every step is monotone); it can only
+    make two different times equal, which the caller checks for.
+    """
+    if not len(pair) or int(pair.min()) < 0 or not bool(np.isfinite(ts).all()):
+        return None
+    micros = np.round((ts - ts.min()) * 1e6)
+    time_bits = 63 - int(pair.max()).bit_length()
+    if float(micros.max()) >= 2.0**time_bits:
+        return None
+    return (pair.astype(np.int64) << time_bits) | micros.astype(np.int64)
 
 
 def _encode(values: pd.Series | np.ndarray, codes: dict[str, int], what: str) -> np.ndarray:

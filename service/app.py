@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 import uuid
@@ -48,11 +49,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.model_holder = holder
         app.state.metrics.set_model(holder.current.version)
         holder.start_polling(settings.model_poll_seconds)
+        _freeze_startup_heap()
         yield
     finally:
+        gc.unfreeze()  # hand it all back: what this app held is garbage once it stops
         holder.stop()
         if checkpointer is not None:
             checkpointer.stop()
+
+
+def _freeze_startup_heap() -> None:
+    """Keep the cyclic garbage collector away from what startup loaded.
+
+    The imported libraries and the model are some 300,000 long-lived objects,
+    and every full (generation 2) collection walked all of them: a pause of
+    about 140-220 ms on this machine, which hit one events batch in fifty.
+    Frozen objects are skipped by the collector (reference counting still frees
+    them), so collections only see what requests allocate. Shutdown unfreezes.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

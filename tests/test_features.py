@@ -141,6 +141,28 @@ def test_pair_time_order_is_lexsort_on_every_input():
         assert np.array_equal(_pair_time_order(pair, ts), np.lexsort((ts, pair)))
 
 
+def test_late_events_order_is_lexsort_when_packed_and_when_packing_cannot_be_exact():
+    """Two sorted runs with the second one older (late events): the packed-key path and its fallbacks."""
+    from model.events import _packed_pair_time, _pair_time_order
+
+    rng = np.random.default_rng(1)
+    now = 1.8e9
+    for trial in range(300):
+        n_pairs, n_old, n_new = int(rng.integers(1, 40)), int(rng.integers(2, 200)), int(rng.integers(1, 100))
+        span = (3e-6, 1.0, 365 * SECONDS_PER_DAY)[trial % 3]  # sub-microsecond gaps force the fallback
+        runs = []
+        for n, shift in ((n_old, 0.0), (n_new, -span / 2)):  # the second run is older than much of the first
+            pair = rng.integers(0, n_pairs, n)
+            ts = now + shift + rng.random(n) * span
+            ts[: n // 3] = ts[0]  # exact ties too
+            order = np.lexsort((ts, pair))
+            runs.append((pair[order], ts[order]))
+        pair = np.concatenate([runs[0][0], runs[1][0]])
+        ts = np.concatenate([runs[0][1], runs[1][1]])
+        assert np.array_equal(_pair_time_order(pair, ts), np.lexsort((ts, pair)))
+    assert _packed_pair_time(np.array([2**40, 0]), np.array([0.0, 10 * 365 * SECONDS_PER_DAY])) is None  # no fit
+
+
 def test_blobs_by_pair_equal_one_blob_per_pair():
     from model.aggregates import decode_recent, encode_recent, encode_recent_by_pair
     from model.events import EventArrays

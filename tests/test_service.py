@@ -205,6 +205,16 @@ def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
         assert client.get("/v1/model").json()["heuristic"] is True
 
 
+def test_startup_heap_is_frozen_out_of_the_collector_while_serving(sqlite_engine, tmp_path: Path):
+    import gc
+
+    app = create_app(Settings(data_dir=tmp_path / "empty"), engine=sqlite_engine)
+    with live_server(app) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert gc.get_freeze_count() > 100_000  # the libraries and the app, not a handful of objects
+    assert gc.get_freeze_count() == 0
+
+
 def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path):
     """Bulk import and streaming ingestion are two writers of one aggregate definition."""
     from model.aggregates import SCALAR_FIELDS
