@@ -49,7 +49,8 @@ def quality(owners: int, seed: int) -> dict:
     model = table.loc[MODEL]
     return {
         "owners": owners, "seed": seed, "events": len(data.events), "snapshot_rows": len(snapshots),
-        "objective": result.ranker.objective, "seconds_snapshots": round(t_snap, 1),
+        "objective": result.ranker.objective, "prior_strength": result.ranker.prior_strength,
+        "seconds_snapshots": round(t_snap, 1),
         "seconds_fit": round(t_fit, 1), "seconds_total": round(total, 1),
         "model_ndcg_at_10": model["ndcg_at_10"], "oracle_ndcg_at_10": table.loc[ORACLE, "ndcg_at_10"],
         "share_of_oracle": model["share_of_oracle_ndcg_at_10"], "best_baseline_ndcg_at_10": best_baseline,

@@ -197,7 +197,8 @@ def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON
         },
         "objective": result.ranker.objective,
         "best_iteration": result.ranker.info.get("best_iteration"),
-        "validation_ndcg_at_10": {k: float(v) for k, v in result.validation_ndcg.items()},
+        "prior_strength": result.ranker.prior_strength,
+        "validation_ndcg_at_10": {k: float(v) for k, v in result.ranker.info["validation_grid"].items()},
         "metrics": metrics,
         "best_naive": best_naive,
         "model_beats_naive": metrics[MODEL]["ndcg_at_10"] > metrics[best_naive]["ndcg_at_10"],
@@ -250,7 +251,8 @@ def format_report(report: dict[str, object]) -> str:
         f"test cut: {test['owners']:,} owners, {test['queries']:,} queries "
         f"({test['queries_with_positive']:,} with a positive), {test['candidates']:,} candidates, "
         f"positive rate {test['positive_rate']:.4f}",
-        f"chosen objective: {report['objective']} (best iteration {report['best_iteration']})",
+        f"chosen on validation: {report['objective']}, recency prior strength {report['prior_strength']:g} "
+        f"(best iteration {report['best_iteration']})",
         "",
         f"{'ranker':<22}{'NDCG@10':>9}{'NDCG@5':>9}{'recall@10':>11}{'MAP':>9}",
     ]

@@ -16,6 +16,22 @@ def most_recent(features: pd.DataFrame) -> np.ndarray:
     return -features["days_since_last_event"].to_numpy(dtype=float)
 
 
+# A contact never heard from sits at ten years: below every real tie, still finite.
+_NEVER_DAYS = 3650.0
+
+
+def recency_prior(days_since_last_event: np.ndarray) -> np.ndarray:
+    """The "most recent" ranking as a smooth score: minus log(1 + days since the last event).
+
+    The ranker can start boosting from this (``IntroRanker.prior_strength``), so
+    a model that finds nothing better than recency still ranks like recency,
+    and trees only learn what to change about it. The log makes a day's
+    difference matter more for last week's ties than for last year's.
+    """
+    days = np.nan_to_num(np.asarray(days_since_last_event, dtype=float), nan=_NEVER_DAYS)
+    return -np.log1p(np.clip(days, 0.0, None))
+
+
 def most_frequent_90d(features: pd.DataFrame) -> np.ndarray:
     return features["events_90d"].to_numpy(dtype=float)
 

@@ -4,6 +4,12 @@ Plain isotonic regression puts a probability of 1.0 on a top step that held a
 handful of validation rows, all positive; no referral is certain. Each step's
 rate is re-estimated with ``pseudo_count`` rows at the base rate added (a
 beta prior), then kept monotone, so small steps say "likely", not "certain".
+
+Between steps the map is linear from one step's centre (its mean raw score) to
+the next ("centred isotonic regression"), not flat across each step: two
+different scores in one step still get different probabilities, so a tie that
+is cooling always shows a drop (keep-warm's "at stake"), and the ranking the
+probabilities give is the model's own.
 """
 
 from __future__ import annotations
@@ -31,5 +37,5 @@ def fit_smoothed_isotonic(raw: np.ndarray, labels: np.ndarray, pseudo_count: flo
     positives = np.bincount(which, weights=labels, minlength=len(steps))
     prior = labels.mean()
     shrunk = np.maximum.accumulate((positives + pseudo_count * prior) / (count + pseudo_count))
-    knots = np.searchsorted(steps, iso.y_thresholds_).clip(0, len(steps) - 1)
-    return SmoothedIsotonic(np.asarray(iso.X_thresholds_, dtype=float), shrunk[knots])
+    centres = np.bincount(which, weights=raw, minlength=len(steps)) / np.maximum(count, 1)
+    return SmoothedIsotonic(centres, shrunk)

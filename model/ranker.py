@@ -1,5 +1,10 @@
 """The trained ranker as one object: booster, calibrator and the feature schema.
 
+The raw score is the booster's output plus ``prior_strength`` times the recency
+prior (``model.baselines.recency_prior``): the booster was trained with that
+prior as its starting score, so it only holds the corrections to it. Training
+picks the strength on validation; 0 means no prior.
+
 Scores from a lambdarank booster have no scale, so a (smoothed) isotonic calibrator fitted
 on held-out cuts turns them into probabilities; both travel together with the
 feature names and schema version they were trained on, so serving rebuilds
@@ -15,8 +20,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from model.baselines import recency_prior
 from model.calibration import SmoothedIsotonic
 from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+
+PRIOR_FEATURE = "days_since_last_event"  # the recency prior reads this feature only
 
 
 class ModelSchemaError(RuntimeError):
@@ -26,12 +34,13 @@ class ModelSchemaError(RuntimeError):
 @dataclass
 class IntroRanker:
     booster: lgb.Booster
-    calibrator: SmoothedIsotonic
+    calibrator: SmoothedIsotonic | None  # None only while training compares candidates
     objective: str
     feature_names: tuple[str, ...] = FEATURE_NAMES
     schema_version: str = FEATURE_SCHEMA_VERSION
     info: dict[str, Any] = field(default_factory=dict)
     num_threads: int = 1
+    prior_strength: float = 0.0  # models pickled before the prior existed load with 0: no prior
 
     def check_schema(self) -> None:
         if self.schema_version != FEATURE_SCHEMA_VERSION or tuple(self.feature_names) != FEATURE_NAMES:
@@ -45,13 +54,21 @@ class IntroRanker:
             features = features[list(self.feature_names)].to_numpy(dtype=np.float64)
         return np.ascontiguousarray(features, dtype=np.float64)
 
+    def _prior(self, x: np.ndarray) -> np.ndarray:
+        """The prior's part of the raw score, per row (zeros without a prior)."""
+        if not self.prior_strength:
+            return np.zeros(x.shape[0])
+        return self.prior_strength * recency_prior(x[:, self.feature_names.index(PRIOR_FEATURE)])
+
     def raw_score(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         x = self._matrix(features)
         if x.shape[0] == 0:
             return np.empty(0)
-        return np.asarray(self.booster.predict(x, raw_score=True, num_threads=self.num_threads))
+        return np.asarray(self.booster.predict(x, raw_score=True, num_threads=self.num_threads)) + self._prior(x)
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        if self.calibrator is None:
+            raise RuntimeError("this ranker has not been calibrated yet")
         return self.calibrator.predict(raw) if raw.size else raw
 
     def predict_proba(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -59,11 +76,18 @@ class IntroRanker:
         return self.calibrate(self.raw_score(features))
 
     def contributions(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Per-feature contributions to the raw score, shape (n, n_features + 1 bias)."""
+        """Per-feature contributions to the raw score, shape (n, n_features + 1 bias).
+
+        The prior is a function of the recency feature alone, so its part is
+        that feature's contribution too: rows still sum to ``raw_score``, and
+        "you last spoke N days ago" is a reason whenever recency carried the pick.
+        """
         x = self._matrix(features)
         if x.shape[0] == 0:
             return np.empty((0, len(self.feature_names) + 1))
-        return np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=self.num_threads))
+        contrib = np.array(self.booster.predict(x, pred_contrib=True, num_threads=self.num_threads))
+        contrib[:, self.feature_names.index(PRIOR_FEATURE)] += self._prior(x)
+        return contrib
 
     def feature_importance(self) -> pd.Series:
         gains = self.booster.feature_importance(importance_type="gain")

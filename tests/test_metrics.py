@@ -61,4 +61,9 @@ def test_smoothed_isotonic_is_monotone_and_never_certain():
     grid = np.linspace(-4, 12, 200)
     p = calibrator.predict(grid)
     assert (np.diff(p) >= -1e-12).all() and p.max() < 0.9 and p.min() >= 0
-    assert expected_calibration_error(labels, calibrator.predict(raw)) < 0.03
+    fresh = rng.normal(size=20000)  # calibration is for scores it has not seen
+    fresh_labels = (rng.random(20000) < 1 / (1 + np.exp(-(fresh * 2 - 3)))).astype(float)
+    # The shrunk top steps dominate this error: 0.026-0.034 for flat steps, 0.032-0.041 centred (seeds 0-3).
+    assert expected_calibration_error(fresh_labels, calibrator.predict(fresh)) < 0.04
+    inside = (grid > raw[:2000].min()) & (grid < raw[:2000].max())  # between the first and last step centres
+    assert len(np.unique(p[inside])) > 0.9 * inside.sum()  # no flat steps: different scores, different odds

@@ -39,6 +39,7 @@ class TrainingOutcome:
         payload = {
             "metrics": json.loads(self.table.to_json(orient="index")),
             "objective": self.result.ranker.objective,
+            "prior_strength": self.result.ranker.prior_strength,
             "validation_ndcg_at_10": self.result.validation_ndcg,
             "run_id": self.run_id,
             "seconds": round(self.seconds, 2),
@@ -73,7 +74,8 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
             result = train_ranker_dask(snapshots, dask_client, train_config)
         else:
             result = train_ranker(snapshots, train_config)
-    console.log(f"chosen objective: {result.ranker.objective} (validation NDCG@10 {result.validation_ndcg})")
+    console.log(f"chosen objective: {result.ranker.objective}, recency prior strength "
+                f"{result.ranker.prior_strength:g} (validation NDCG@10 {result.validation_ndcg})")
     with console.status("evaluating on the test cuts"):
         table = evaluate(result, dataset.oracle)
     if not register:
@@ -100,6 +102,7 @@ def _record(result: TrainResult, table: pd.DataFrame, dataset: Dataset, snapshot
             "horizon_days": snapshot_config.horizon_days,
             "cut_every_days": snapshot_config.cut_every_days,
             "best_iteration": result.ranker.info.get("best_iteration"),
+            "prior_strength": result.ranker.prior_strength,
             **{f"train_{k}": v for k, v in train_config.__dict__.items()},
             **{f"data_{k}": v for k, v in dataset.describe().items()},
         })

@@ -17,15 +17,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from model.baselines import recency_prior
 from model.calibration import SmoothedIsotonic, fit_smoothed_isotonic
 from model.constants import OWNER_ID
 from model.events import SECONDS_PER_DAY
 from model.features import FEATURE_NAMES
-from model.ranker import IntroRanker
+from model.ranker import PRIOR_FEATURE, IntroRanker
 from training.metrics import ndcg_at_k
 from training.snapshots import CUT, LABEL
 
 OBJECTIVES = ("lambdarank", "binary")
+# How strongly the booster starts from the recency ranking (0 = not at all); picked on
+# validation with the objective. A geometric grid: the raw-score scale differs by objective.
+PRIOR_STRENGTHS = (0.0, 1.0, 2.0, 4.0, 8.0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class TrainConfig:
     early_stopping_rounds: int = 30
     seed: int = 0
     num_threads: int = 0
+    prior_strengths: tuple[float, ...] = PRIOR_STRENGTHS
 
 
 @dataclass
@@ -81,8 +86,17 @@ def _group_sizes(frame: pd.DataFrame) -> np.ndarray:
     return frame.groupby("_q", sort=True).size().to_numpy()
 
 
-def fit_lightgbm(split: Split, objective: str, config: TrainConfig) -> lgb.Booster:
-    """One booster, early-stopped on validation NDCG@10 (lambdarank) or log loss (binary)."""
+def _prior(frame: pd.DataFrame, strength: float) -> np.ndarray | None:
+    """The booster's starting score: the recency prior, scaled (None: start from zero)."""
+    return strength * recency_prior(frame[PRIOR_FEATURE].to_numpy(dtype=float)) if strength else None
+
+
+def fit_lightgbm(split: Split, objective: str, config: TrainConfig, prior_strength: float = 0.0) -> lgb.Booster:
+    """One booster, early-stopped on validation NDCG@10 (lambdarank) or log loss (binary).
+
+    With a ``prior_strength`` the booster boosts from the recency prior (LightGBM's
+    ``init_score``), on validation too, so early stopping judges prior + trees.
+    """
     train, val = _sorted_by_query(split.train), _sorted_by_query(split.val)
     features = list(FEATURE_NAMES)
     params = {
@@ -105,9 +119,9 @@ def fit_lightgbm(split: Split, objective: str, config: TrainConfig) -> lgb.Boost
         params.update(metric="binary_logloss")
     grouped = objective == "lambdarank"
     dtrain = lgb.Dataset(train[features], train[LABEL], group=_group_sizes(train) if grouped else None,
-                         free_raw_data=True)
+                         init_score=_prior(train, prior_strength), free_raw_data=True)
     dval = lgb.Dataset(val[features], val[LABEL], group=_group_sizes(val) if grouped else None,
-                       reference=dtrain)
+                       init_score=_prior(val, prior_strength), reference=dtrain)
     return lgb.train(params, dtrain, num_boost_round=config.n_estimators, valid_sets=[dval],
                      callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
 
@@ -133,17 +147,29 @@ class TrainResult:
 
 
 def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig()) -> TrainResult:
-    """Fit both LightGBM objectives, keep the better on validation NDCG@10, calibrate it."""
+    """Fit both LightGBM objectives at every prior strength, keep the best on validation NDCG@10, calibrate it.
+
+    ``validation_ndcg`` holds each objective's best; ``ranker.info["validation_grid"]``
+    every (objective, prior strength) tried. On a tie the earlier candidate wins,
+    so no prior is preferred to one that adds nothing.
+    """
     split = split_by_time(snapshots, config)
     val_q, val_y = query_ids(split.val), split.val[LABEL].to_numpy()
     x_val = split.val[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    boosters, scores = {}, {}
+    candidates: dict[tuple[str, float], IntroRanker] = {}
+    grid: dict[str, float] = {}
     for objective in OBJECTIVES:
-        boosters[objective] = fit_lightgbm(split, objective, config)
-        raw = boosters[objective].predict(x_val, raw_score=True)
-        scores[objective] = ndcg_at_k(val_q, val_y, raw, 10)
-    best = max(OBJECTIVES, key=lambda o: scores[o])
-    raw_val = boosters[best].predict(x_val, raw_score=True)
-    ranker = IntroRanker(booster=boosters[best], calibrator=fit_calibrator(raw_val, val_y),
-                         objective=best, info={"best_iteration": boosters[best].best_iteration})
-    return TrainResult(ranker, fit_logistic(split, config), split, scores)
+        for strength in config.prior_strengths:
+            booster = fit_lightgbm(split, objective, config, strength)
+            ranker = IntroRanker(booster=booster, calibrator=None, objective=objective, prior_strength=strength,
+                                 info={"best_iteration": booster.best_iteration})
+            candidates[objective, strength] = ranker
+            grid[f"{objective}@prior={strength:g}"] = ndcg_at_k(val_q, val_y, ranker.raw_score(x_val), 10)
+    keys = list(candidates)
+    scores = {key: grid[f"{key[0]}@prior={key[1]:g}"] for key in keys}
+    best = max(keys, key=lambda k: scores[k])
+    ranker = candidates[best]
+    ranker.calibrator = fit_calibrator(ranker.raw_score(x_val), val_y)
+    ranker.info.update(prior_strength=best[1], validation_grid=grid)
+    by_objective = {o: max(v for (obj, _), v in scores.items() if obj == o) for o in OBJECTIVES}
+    return TrainResult(ranker, fit_logistic(split, config), split, by_objective)
