@@ -38,4 +38,9 @@ def fit_smoothed_isotonic(raw: np.ndarray, labels: np.ndarray, pseudo_count: flo
     prior = labels.mean()
     shrunk = np.maximum.accumulate((positives + pseudo_count * prior) / (count + pseudo_count))
     centres = np.bincount(which, weights=raw, minlength=len(steps)) / np.maximum(count, 1)
-    return SmoothedIsotonic(centres, shrunk)
+    # Keeping the shrunk rates monotone can make neighbours equal: one knot per run of equal
+    # rates (at the run's count-weighted centre) keeps the map strictly increasing between knots.
+    run = np.concatenate([[0], np.cumsum(np.diff(shrunk) > 0)])
+    weight = np.bincount(run, weights=count)
+    knots = np.bincount(run, weights=centres * count) / np.maximum(weight, 1)
+    return SmoothedIsotonic(knots, shrunk[np.searchsorted(run, np.arange(run[-1] + 1))])

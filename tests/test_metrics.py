@@ -65,5 +65,8 @@ def test_smoothed_isotonic_is_monotone_and_never_certain():
     fresh_labels = (rng.random(20000) < 1 / (1 + np.exp(-(fresh * 2 - 3)))).astype(float)
     # The shrunk top steps dominate this error: 0.026-0.034 for flat steps, 0.032-0.041 centred (seeds 0-3).
     assert expected_calibration_error(fresh_labels, calibrator.predict(fresh)) < 0.04
-    inside = (grid > raw[:2000].min()) & (grid < raw[:2000].max())  # between the first and last step centres
-    assert len(np.unique(p[inside])) > 0.9 * inside.sum()  # no flat steps: different scores, different odds
+    # No flat steps: between the lowest step's centre and the first centre at the top rate,
+    # a higher score always means higher odds.
+    top = calibrator.thresholds[int(np.argmax(calibrator.values))]
+    inside = (grid > calibrator.thresholds[0]) & (grid < top)
+    assert inside.sum() > 20 and (np.diff(p[inside]) > 0).all()
