@@ -168,5 +168,8 @@ def test_the_prior_wins_where_recency_is_the_signal_and_data_is_thin():
         frame["contact_id"] = [f"c{i}" for i in range(n)]
         frame["cut"] = float(cut * 100 * 86400)
         frames.append(frame)
-    result = train_ranker(pd.concat(frames, ignore_index=True), TrainConfig(horizon_days=90, num_threads=1))
+    lines: list[str] = []
+    result = train_ranker(pd.concat(frames, ignore_index=True), TrainConfig(horizon_days=90, num_threads=1),
+                          progress=lines.append)
     assert result.ranker.prior_strength > 0, result.ranker.info["validation_grid"]
+    assert len(lines) == len(result.ranker.info["validation_grid"]) and lines[-1].startswith("binary@prior=8 (10/10)")

@@ -67,13 +67,15 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
             snapshots = build_snapshots(dataset.events, dataset.owners, dataset.contacts, snapshot_config)
     console.log(f"snapshots: {len(snapshots):,} rows, {snapshots['cut'].nunique()} cuts, "
                 f"positive rate {snapshots['label'].mean():.3f}")
-    with console.status("training LightGBM (lambdarank and binary) and logistic regression"):
+    with console.status("training LightGBM (lambdarank and binary, each at every recency-prior strength) "
+                        "and logistic regression") as status:
         if dask_client is not None:
             from training.distributed import train_ranker_dask
 
             result = train_ranker_dask(snapshots, dask_client, train_config)
         else:
-            result = train_ranker(snapshots, train_config)
+            result = train_ranker(snapshots, train_config,
+                                  progress=lambda line: status.update(f"training LightGBM: {line}"))
     console.log(f"chosen objective: {result.ranker.objective}, recency prior strength "
                 f"{result.ranker.prior_strength:g} (validation NDCG@10 {result.validation_ndcg})")
     with console.status("evaluating on the test cuts"):

@@ -7,6 +7,7 @@ training label peeks into the held-out period.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -146,7 +147,8 @@ class TrainResult:
     validation_ndcg: dict[str, float] = field(default_factory=dict)
 
 
-def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig()) -> TrainResult:
+def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
+                 progress: Callable[[str], None] | None = None) -> TrainResult:
     """Fit both LightGBM objectives at every prior strength, keep the best on validation NDCG@10, calibrate it.
 
     ``validation_ndcg`` holds each objective's best; ``ranker.info["validation_grid"]``
@@ -164,7 +166,11 @@ def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig()) -
             ranker = IntroRanker(booster=booster, calibrator=None, objective=objective, prior_strength=strength,
                                  info={"best_iteration": booster.best_iteration})
             candidates[objective, strength] = ranker
-            grid[f"{objective}@prior={strength:g}"] = ndcg_at_k(val_q, val_y, ranker.raw_score(x_val), 10)
+            name = f"{objective}@prior={strength:g}"
+            grid[name] = ndcg_at_k(val_q, val_y, ranker.raw_score(x_val), 10)
+            if progress is not None:
+                progress(f"{name} ({len(grid)}/{len(OBJECTIVES) * len(config.prior_strengths)}): "
+                         f"validation NDCG@10 {grid[name]:.4f}")
     keys = list(candidates)
     scores = {key: grid[f"{key[0]}@prior={key[1]:g}"] for key in keys}
     best = max(keys, key=lambda k: scores[k])
