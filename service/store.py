@@ -95,7 +95,11 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
     fresh = [r for r in rows if r[1] in inserted_ids]
     if fresh:
         columns = dict(zip(_EVENT_ROW, zip(*fresh, strict=True), strict=True))
-        fold_events(conn, tenant_id, pd.DataFrame({name: list(columns[name]) for name in _FOLDED}))
+        # Plain object columns: pandas would otherwise convert every string column to Arrow
+        # and the fold straight back to Python objects (~1 ms of a 1,000-event batch).
+        fold_events(conn, tenant_id, pd.DataFrame({name: pd.Series(columns[name], dtype=float if
+                                                                    name == "occurred_at" else object)
+                                                   for name in _FOLDED}))
     return len(inserted_ids), len(events) - len(inserted_ids)
 
 
