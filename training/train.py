@@ -152,8 +152,9 @@ def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
     """Fit both LightGBM objectives at every prior strength, keep the best on validation NDCG@10, calibrate it.
 
     ``validation_ndcg`` holds each objective's best; ``ranker.info["validation_grid"]``
-    every (objective, prior strength) tried. On a tie the earlier candidate wins,
-    so no prior is preferred to one that adds nothing.
+    every (objective, prior strength) tried. On a tie the candidate tried first wins
+    (lambdarank before binary, weaker priors first), so within an objective no prior
+    is preferred to one that adds nothing.
     """
     split = split_by_time(snapshots, config)
     val_q, val_y = query_ids(split.val), split.val[LABEL].to_numpy()
