@@ -159,24 +159,20 @@ def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
     split = split_by_time(snapshots, config)
     val_q, val_y = query_ids(split.val), split.val[LABEL].to_numpy()
     x_val = split.val[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    candidates: dict[tuple[str, float], IntroRanker] = {}
-    grid: dict[str, float] = {}
+    candidates: dict[str, IntroRanker] = {}  # by "objective@prior=strength", in the order tried
+    grid: dict[str, float] = {}  # the same keys: validation NDCG@10
     for objective in OBJECTIVES:
         for strength in config.prior_strengths:
             booster = fit_lightgbm(split, objective, config, strength)
-            ranker = IntroRanker(booster=booster, calibrator=None, objective=objective, prior_strength=strength,
-                                 info={"best_iteration": booster.best_iteration})
-            candidates[objective, strength] = ranker
             name = f"{objective}@prior={strength:g}"
-            grid[name] = ndcg_at_k(val_q, val_y, ranker.raw_score(x_val), 10)
+            candidates[name] = IntroRanker(booster=booster, calibrator=None, objective=objective,
+                                           prior_strength=strength, info={"best_iteration": booster.best_iteration})
+            grid[name] = ndcg_at_k(val_q, val_y, candidates[name].raw_score(x_val), 10)
             if progress is not None:
                 progress(f"{name} ({len(grid)}/{len(OBJECTIVES) * len(config.prior_strengths)}): "
                          f"validation NDCG@10 {grid[name]:.4f}")
-    keys = list(candidates)
-    scores = {key: grid[f"{key[0]}@prior={key[1]:g}"] for key in keys}
-    best = max(keys, key=lambda k: scores[k])
-    ranker = candidates[best]
+    ranker = candidates[max(grid, key=grid.__getitem__)]  # max keeps the first of equals
     ranker.calibrator = fit_calibrator(ranker.raw_score(x_val), val_y)
-    ranker.info.update(prior_strength=best[1], validation_grid=grid)
-    by_objective = {o: max(v for (obj, _), v in scores.items() if obj == o) for o in OBJECTIVES}
+    ranker.info.update(prior_strength=ranker.prior_strength, validation_grid=grid)
+    by_objective = {o: max(v for name, v in grid.items() if candidates[name].objective == o) for o in OBJECTIVES}
     return TrainResult(ranker, fit_logistic(split, config), split, by_objective)
