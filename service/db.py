@@ -32,7 +32,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import Settings
@@ -75,6 +75,13 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The database file of a SQLite URL; None for in-memory SQLite or another backend."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
 def make_engine(url: str, *, schema: str | None = None, migrate: bool = True) -> Engine:
     """A new, uncached engine; ``schema`` pins PostgreSQL's search_path (tests).
 
@@ -86,15 +93,16 @@ def make_engine(url: str, *, schema: str | None = None, migrate: bool = True) ->
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and schema:
         connect_args["options"] = f"-csearch_path={schema}"
+    sqlite_path = sqlite_file(parsed)
     pool_args: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
-    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+    if parsed.get_backend_name() != "sqlite" or sqlite_path is not None:
         # A pool of connections (in-memory SQLite has one): LIFO, so the connection
         # used last is used next. A SQLite connection's page cache survives its own
         # commits, so back-to-back writes (an events stream) keep a warm cache
         # instead of rotating through cold ones (~6% of a 1,000-event batch).
         pool_args["pool_use_lifo"] = True
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if sqlite_path is not None:
+        Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args=connect_args, **pool_args)
     if engine.dialect.name == "sqlite":
         _install_sqlite_hooks(engine)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from service.db import sqlite_file
+
 log = logging.getLogger("introrank.db")
 
 DEFAULT_INTERVAL_SECONDS = 0.1  # an events stream fills ~2,500 WAL frames in 0.1 s; the backstop is 10,000
@@ -46,8 +48,8 @@ class WalCheckpointer:
     @classmethod
     def for_engine(cls, engine: Engine, interval: float = DEFAULT_INTERVAL_SECONDS) -> WalCheckpointer | None:
         """A checkpointer for an engine on a SQLite file; None for anything else."""
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or database in (None, "", ":memory:") or database.startswith("file:"):
+        database = sqlite_file(engine.url)
+        if database is None or database.startswith("file:"):
             return None
         return cls(Path(database), interval)
 
