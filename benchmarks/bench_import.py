@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-from model.constants import (
+from introrank.model.constants import (
     CONTACTS_CSV,
     DIRECTIONS,
     EVENT_TYPES,
@@ -29,10 +29,10 @@ from model.constants import (
     GOALS,
     OWNERS_CSV,
 )
-from service import csv_import
-from service.csv_import import import_csvs
-from service.db import make_engine
-from service.settings import Settings
+from introrank.service.settings import Settings
+from introrank.service.store import csv_import
+from introrank.service.store.csv_import import import_csvs
+from introrank.service.store.engine import make_engine
 
 
 def write_csvs(folder: Path, n_events: int, n_owners: int, contacts_per_owner: int) -> None:

@@ -30,7 +30,7 @@ Plain script, not a test:  .venv/bin/python benchmarks/bench_service.py [--json 
    requests, so the figures show what every request would cost if scored afresh.
 4. Runs ``mlflow models serve -m models:/introrank@champion --env-manager local -w 1``
    and times ``POST /invocations`` with the same owner's 2,000 feature rows
-   (computed with ``service.recommend.candidate_features`` from the stored
+   (computed with ``introrank.service.serving.recommend.candidate_features`` from the stored
    aggregates, i.e. exactly what the service scores), ``dataframe_split`` format.
 
 Every subprocess is killed at the end; the temporary folder is deleted unless
@@ -62,18 +62,19 @@ sys.path.insert(0, str(ROOT / "tests"))  # servicekit: helpers that drive the AP
 
 from servicekit import event_items, load_through_api  # noqa: E402
 
-from model.constants import DIRECTIONS, EVENT_TYPES  # noqa: E402
-from model.features import FEATURE_NAMES, static_features  # noqa: E402
-from service.aggregate_store import load_impressions, load_owner_states  # noqa: E402
-from service.auth import create_api_key  # noqa: E402
-from service.db import make_engine  # noqa: E402
-from service.profile_cache import ProfileCache  # noqa: E402
-from service.recommend import candidate_features, load_contacts, load_owner  # noqa: E402
-from service.score_cache import ScoreCache  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from training.datasets import Dataset, load_csv_dir  # noqa: E402
-from training.pipeline import run_training  # noqa: E402
-from training.simulate import simulate_network, write_network  # noqa: E402
+from introrank.model.constants import DIRECTIONS, EVENT_TYPES  # noqa: E402
+from introrank.model.dataset import Dataset  # noqa: E402
+from introrank.model.features import FEATURE_NAMES, static_features  # noqa: E402
+from introrank.service.serving.profile_cache import ProfileCache  # noqa: E402
+from introrank.service.serving.recommend import candidate_features, load_contacts, load_owner  # noqa: E402
+from introrank.service.serving.score_cache import ScoreCache  # noqa: E402
+from introrank.service.settings import Settings  # noqa: E402
+from introrank.service.store.aggregates import load_impressions, load_owner_states  # noqa: E402
+from introrank.service.store.engine import make_engine  # noqa: E402
+from introrank.service.store.keys import create_api_key  # noqa: E402
+from introrank.training.datasets import load_csv_dir  # noqa: E402
+from introrank.training.pipeline import run_training  # noqa: E402
+from introrank.training.simulate import simulate_network, write_network  # noqa: E402
 
 TENANT = "bench"
 BIN = Path(sys.executable).parent
@@ -377,12 +378,12 @@ def mlflow_invocations(base: str, features: pd.DataFrame, n: int, warmup: int) -
 def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: int) -> dict[str, dict]:
     """Median wall and CPU (thread) ms of each stage of the live recommend path, called in-process.
 
-    Mirrors ``service.recommend.recommend`` stage by stage; a stage whose function
+    Mirrors ``introrank.service.serving.recommend.recommend`` stage by stage; a stage whose function
     changed shape is reported as an error rather than failing the benchmark.
     """
-    from service import recommend as rec
-    from service.db import write_connection
-    from service.model_holder import load_served_model
+    from introrank.service.serving import recommend as rec
+    from introrank.service.serving.model_holder import load_served_model
+    from introrank.service.store.engine import write_connection
 
     served = load_served_model(settings)
     engine = make_engine(settings.resolved_database_url, migrate=False)

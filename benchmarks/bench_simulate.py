@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from training.simulate import simulate_network, write_network
+from introrank.training.simulate import simulate_network, write_network
 
 
 def main() -> None:

@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from model.baselines import BASELINES
-from training.datasets import load_csv_dir
-from training.evaluate import MODEL, ORACLE, evaluate, format_table
-from training.simulate import simulate_network, write_network
-from training.snapshots import SnapshotConfig, build_snapshots
-from training.train import TrainConfig, train_ranker
+from introrank.model.baselines import BASELINES
+from introrank.training.datasets import load_csv_dir
+from introrank.training.evaluate import MODEL, ORACLE, evaluate, format_table
+from introrank.training.simulate import simulate_network, write_network
+from introrank.training.snapshots import SnapshotConfig, build_snapshots
+from introrank.training.train import TrainConfig, train_ranker
 
 
 def simulated(owners: int, seed: int) -> tuple:

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python benchmarks/collegemsg.py` from anywhere
     sys.path.insert(0, str(REPO))
 
-from model.constants import (  # noqa: E402
+from introrank.model.constants import (  # noqa: E402
     CAREER_STAGE,
     CAREER_SUPPORT,
     COMPANY,
@@ -54,11 +54,11 @@ from model.constants import (  # noqa: E402
     TITLE,
     TYPE,
 )
-from training.datasets import Dataset  # noqa: E402
-from training.evaluate import LOGISTIC, MODEL, evaluate, ranker_scores  # noqa: E402
-from training.metrics import ndcg_at_k  # noqa: E402
-from training.snapshots import CUT, LABEL, SnapshotConfig, build_snapshots, parse_positive  # noqa: E402
-from training.train import TrainConfig, query_ids, train_ranker  # noqa: E402
+from introrank.model.dataset import Dataset  # noqa: E402
+from introrank.training.evaluate import LOGISTIC, MODEL, evaluate, ranker_scores  # noqa: E402
+from introrank.training.metrics import ndcg_at_k  # noqa: E402
+from introrank.training.snapshots import CUT, LABEL, SnapshotConfig, build_snapshots, parse_positive  # noqa: E402
+from introrank.training.train import TrainConfig, query_ids, train_ranker  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared/data/collegemsg.csv.gz"
 DEFAULT_OUT = REPO / "benchmarks/out/collegemsg"

@@ -11,15 +11,15 @@ A pair's state has two parts:
 
 Training computes the same state from the events before a cut, so offline and
 online features come out of one piece of code (``window_stats`` and
-``model.features.dynamic_features``).
+``introrank.model.features.dynamic_features``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from model.constants import ASK, EVENT_TYPE_CODES, EVENT_TYPES, GIVE, INTRO, MEETING, REFERRAL
-from model.events import SECONDS_PER_DAY, EventArrays
+from introrank.model.constants import ASK, EVENT_TYPE_CODES, EVENT_TYPES, GIVE, INTRO, MEETING, REFERRAL
+from introrank.model.events import SECONDS_PER_DAY, EventArrays
 
 WARMTH_HALF_LIVES_DAYS = (7, 30, 180)
 WINDOW_DAYS = (30, 90, 365)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.constants import HEURISTIC_VERSION
+from introrank.model.constants import HEURISTIC_VERSION
 
 
 def most_recent(features: pd.DataFrame) -> np.ndarray:

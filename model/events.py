@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.constants import (
+from introrank.model.constants import (
     CONTACT_ID,
     DIRECTION,
     DIRECTION_CODES,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from model.constants import CAREER_STAGES, GOALS
+from introrank.model.constants import CAREER_STAGES, GOALS
 
 MAX_REASONS = 3
 

@@ -1,6 +1,6 @@
 """The point-in-time feature definitions: one implementation for every path.
 
-``dynamic_features`` turns a pair's state (``model.aggregates``) at time t into
+``dynamic_features`` turns a pair's state (``introrank.model.aggregates``) at time t into
 history features, ``relative_features`` sets them against the owner's other
 candidates, ``static_features`` reads the profiles, and ``assemble`` joins them
 into the model's inputs. Training reaches them through ``features_at_cut`` on
@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.aggregates import (
+from introrank.model.aggregates import (
     Scalars,
     decayed_warmth,
     pair_scalars,
     window_stats,
 )
-from model.constants import (
+from introrank.model.constants import (
     BUSINESS_GROWTH,
     CAREER_STAGE,
     CAREER_SUPPORT,
@@ -37,7 +37,7 @@ from model.constants import (
     TARGET_COMPANIES,
     TARGET_INDUSTRIES,
 )
-from model.events import SECONDS_PER_DAY, EventArrays
+from introrank.model.events import SECONDS_PER_DAY, EventArrays
 
 FEATURE_SCHEMA_VERSION = "2"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.actions import COLD_AFTER_DAYS, COLD_WARMTH
-from model.events import SECONDS_PER_DAY
+from introrank.model.actions import COLD_AFTER_DAYS, COLD_WARMTH
+from introrank.model.events import SECONDS_PER_DAY
 
 AGE_DAYS = 60.0
 MIN_QUIET_DAYS = 7.0  # a tie touched this week needs no reminder

@@ -1,7 +1,7 @@
 """The trained ranker as one object: booster, calibrator and the feature schema.
 
 The raw score is the booster's output plus ``prior_strength`` times the recency
-prior (``model.baselines.recency_prior``): the booster was trained with that
+prior (``introrank.model.baselines.recency_prior``): the booster was trained with that
 prior as its starting score, so it only holds the corrections to it. Training
 picks the strength on validation; 0 means no prior.
 
@@ -20,9 +20,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from model.baselines import recency_prior
-from model.calibration import SmoothedIsotonic
-from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from introrank.model.baselines import recency_prior
+from introrank.model.calibration import SmoothedIsotonic
+from introrank.model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
 PRIOR_FEATURE = "days_since_last_event"  # the recency prior reads this feature only
 

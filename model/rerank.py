@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.constants import DEFAULT_ASK_COOLDOWN_DAYS, DEFAULT_MAX_PER_COMPANY
+from introrank.model.constants import DEFAULT_ASK_COOLDOWN_DAYS, DEFAULT_MAX_PER_COMPANY
 
 
 @dataclass(frozen=True)

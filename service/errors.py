@@ -27,3 +27,11 @@ class AuthError(PermissionError):
     def __init__(self, detail: str, status_code: int = 401) -> None:
         super().__init__(detail)
         self.detail, self.status_code = detail, status_code
+
+
+class UnavailableError(RuntimeError):
+    """Something this process cannot do now (a part not wired in, a store that is busy): 503."""
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.retry_after = detail, retry_after

@@ -5,11 +5,12 @@ The field names are the CRM-facing interface (SPEC): keep them.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from model.constants import MAX_STAGE, MIN_STAGE
+from introrank.model.constants import DEFAULT_K, MAX_STAGE, MIN_STAGE
 
 GoalName = Literal["job_search", "skill_building", "business_growth", "career_support"]
 EventType = Literal["touch", "message", "meeting", "give", "ask", "intro", "referral"]
@@ -201,3 +202,58 @@ class PolicyPublic(BaseModel):
     impression_decay: float
     max_per_company: int
     ask_cooldown_days: float
+
+
+# --- jobs ---
+
+class JobPublic(BaseModel):
+    job_id: str
+    kind: str
+    state: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    result: dict[str, Any] = {}
+    error: str | None = None
+
+
+# --- webhooks ---
+
+MAX_URL_LENGTH = 2048  # the width of webhooks.url
+
+
+class WebhookUpsert(Strict):
+    url: AnyHttpUrl = Field(description="http(s) URL that receives one signed POST per changed list")
+    secret: str = Field(min_length=16, max_length=512,
+                        description="Shared secret for the HMAC-SHA256 signature; stored as given, never returned")
+    k: int = Field(default=DEFAULT_K, ge=1, le=100, description="Contacts per pushed list")
+
+    @field_validator("url")
+    @classmethod
+    def _fits(cls, url: AnyHttpUrl) -> AnyHttpUrl:
+        if len(str(url)) > MAX_URL_LENGTH:
+            raise ValueError(f"url longer than {MAX_URL_LENGTH} characters")
+        return url
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    k: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryPublic(BaseModel):
+    digest_id: str
+    owner_id: str
+    status: Literal["delivered", "failed", "sending"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    model_version: str
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryPublic]

@@ -25,9 +25,9 @@ import pytest
 from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
-from service import settings as settings_module
-from service.db import dispose_engines, make_engine
-from service.settings import Settings
+from introrank.service import settings as settings_module
+from introrank.service.settings import Settings
+from introrank.service.store.engine import dispose_engines, make_engine
 
 
 @pytest.fixture
@@ -120,8 +120,8 @@ def db_snapshot() -> Callable[[Engine], dict[str, list[tuple]]]:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory):
     """Four simulated owners over twelve months, as the CSVs load."""
-    from training.datasets import load_csv_dir
-    from training.simulate import simulate_network, write_network
+    from introrank.training.datasets import load_csv_dir
+    from introrank.training.simulate import simulate_network, write_network
 
     folder = tmp_path_factory.mktemp("tiny")
     write_network(simulate_network(n_owners=4, seed=11, months=12), folder)
@@ -131,7 +131,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory, tiny) -> Settings:
     """A temp tracking store with a registered champion trained on ``tiny``."""
-    from training.pipeline import run_training
+    from introrank.training.pipeline import run_training
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("mlstore"))
     outcome = run_training(tiny, settings)

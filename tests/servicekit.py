@@ -13,7 +13,7 @@ import pandas as pd
 import uvicorn
 from fastapi import FastAPI
 
-from training.datasets import Dataset
+from introrank.model.dataset import Dataset
 
 
 def _free_port() -> int:
@@ -92,7 +92,7 @@ def load_through_api(client: httpx.Client, data: Dataset, before: float | None =
 
 
 def last_cut(data: Dataset, every_days: int = 30, horizon_days: int = 90) -> float:
-    from training.cuts import cut_times
+    from introrank.training.cuts import cut_times
 
     ts = data.events["occurred_at"]
     return float(cut_times(ts.min(), ts.max(), every_days, horizon_days)[-1])

@@ -1,4 +1,4 @@
-"""``service.client`` against the real app over HTTP on SQLite, and retries against a real
+"""``introrank.service.integrations.client`` against the real app over HTTP on SQLite, and retries against a real
 local HTTP server that misbehaves on purpose. No mocks."""
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import httpx
 import pytest
 from servicekit import live_server
 
-from service import client as client_module
-from service.app import create_app
-from service.auth import create_api_key
-from service.client import (
+from introrank.server import create_app
+from introrank.service.integrations import client as client_module
+from introrank.service.integrations.client import (
     AuthenticationError,
     IntrorankClient,
     IntrorankError,
@@ -28,8 +27,9 @@ from service.client import (
     ServerError,
     ValidationError,
 )
-from service.schemas import ContactUpsert, EventIn, OwnerUpsert
-from service.settings import Settings
+from introrank.service.schemas import ContactUpsert, EventIn, OwnerUpsert
+from introrank.service.settings import Settings
+from introrank.service.store.keys import create_api_key
 
 OWNER = "o1"
 N_CONTACTS = 30
@@ -42,7 +42,7 @@ CRM_EXAMPLE = """\
 import os
 from datetime import UTC, datetime
 
-from service.client import IntrorankClient
+from introrank.service.integrations.client import IntrorankClient
 
 with IntrorankClient(os.environ["INTRORANK_URL"], os.environ["INTRORANK_API_KEY"]) as ir:
     ir.upsert_owner("u42", {"goal": "job_search", "target_industries": ["fintech"]})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model.constants import (
+from introrank.model.constants import (
     CAREER_STAGE,
     CONTACT_ID,
     DIRECTION,
@@ -26,7 +26,7 @@ from model.constants import (
     OWNER_ID,
     TYPE,
 )
-from service.csv_import import (
+from introrank.service.store.csv_import import (
     read_contacts,
     read_events,
     read_owners,

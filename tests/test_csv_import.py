@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from model.constants import (
+from introrank.model.constants import (
     CONTACT_ID,
     CONTACTS_CSV,
     DIRECTION,
@@ -21,9 +21,9 @@ from model.constants import (
     TYPE,
     USEFUL,
 )
-from service import csv_import
-from service.csv_import import CsvImportError, import_csvs
-from service.tables import Contact, Event, Owner
+from introrank.service.store import csv_import
+from introrank.service.store.csv_import import CsvImportError, import_csvs
+from introrank.service.store.tables import Contact, Event, Owner
 
 T0 = datetime(2025, 1, 1, 10, 0, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from model.baselines import BASELINES
-from training.distributed import build_snapshots_dask, train_ranker_dask
-from training.evaluate import MODEL, evaluate
-from training.snapshots import build_snapshots
+from introrank.model.baselines import BASELINES
+from introrank.training.distributed import build_snapshots_dask, train_ranker_dask
+from introrank.training.evaluate import MODEL, evaluate
+from introrank.training.snapshots import build_snapshots
 
 
 @pytest.fixture(scope="module")

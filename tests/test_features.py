@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.aggregates import SCALAR_FIELDS, merge_scalars, pair_scalars, prune_recent, window_stats
-from model.events import SECONDS_PER_DAY, EventArrays
-from model.features import FEATURE_NAMES, static_features
-from training.snapshots import SnapshotConfig, build_snapshots, parse_positive
+from introrank.model.aggregates import SCALAR_FIELDS, merge_scalars, pair_scalars, prune_recent, window_stats
+from introrank.model.events import SECONDS_PER_DAY, EventArrays
+from introrank.model.features import FEATURE_NAMES, static_features
+from introrank.training.snapshots import SnapshotConfig, build_snapshots, parse_positive
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC").timestamp()
 DAY = SECONDS_PER_DAY
@@ -127,7 +127,7 @@ def test_parse_positive():
 
 def test_pair_time_order_is_lexsort_on_every_input():
     """The fast path (already time-ordered within pairs) and the fallback both give lexsort's order, ties too."""
-    from model.events import _pair_time_order
+    from introrank.model.events import _pair_time_order
 
     rng = np.random.default_rng(0)
     for trial in range(400):
@@ -143,7 +143,7 @@ def test_pair_time_order_is_lexsort_on_every_input():
 
 def test_late_events_order_is_lexsort_when_packed_and_when_packing_cannot_be_exact():
     """Two sorted runs with the second one older (late events): the packed-key path and its fallbacks."""
-    from model.events import _packed_pair_time, _pair_time_order
+    from introrank.model.events import _packed_pair_time, _pair_time_order
 
     rng = np.random.default_rng(1)
     now = 1.8e9
@@ -164,8 +164,8 @@ def test_late_events_order_is_lexsort_when_packed_and_when_packing_cannot_be_exa
 
 
 def test_blobs_by_pair_equal_one_blob_per_pair():
-    from model.aggregates import decode_recent, encode_recent, encode_recent_by_pair
-    from model.events import EventArrays
+    from introrank.model.aggregates import decode_recent, encode_recent, encode_recent_by_pair
+    from introrank.model.events import EventArrays
 
     rng = np.random.default_rng(1)
     pair = np.sort(rng.integers(0, 6, 40))
@@ -180,8 +180,8 @@ def test_blobs_by_pair_equal_one_blob_per_pair():
 
 
 def test_event_encoders_map_every_spelling_and_name_the_first_unknown():
-    from model.constants import DIRECTION_CODES, EVENT_TYPE_CODES
-    from model.events import encode_directions, encode_types, encode_useful
+    from introrank.model.constants import DIRECTION_CODES, EVENT_TYPE_CODES
+    from introrank.model.events import encode_directions, encode_types, encode_useful
 
     rng = np.random.default_rng(3)
     types = rng.choice(np.array(list(EVENT_TYPE_CODES)), 500)

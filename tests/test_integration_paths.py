@@ -10,13 +10,12 @@ import pytest
 from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
 from sqlalchemy import select
 
-from service.app import create_app
-from service.auth import create_api_key
-from service.serving_tables import PairAggregate
-from service.settings import Settings
-from service.tables import Event
-from training.datasets import load_csv_dir
-from training.simulate import simulate_network, write_network
+from introrank.server import create_app
+from introrank.service.settings import Settings
+from introrank.service.store.keys import create_api_key
+from introrank.service.store.tables import Event, PairAggregate
+from introrank.training.datasets import load_csv_dir
+from introrank.training.simulate import simulate_network, write_network
 
 T = pd.Timestamp("2025-09-28", tz="UTC").timestamp()
 ISO_T = pd.Timestamp(T, unit="s", tz="UTC").isoformat()
@@ -163,7 +162,7 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
     settings = Settings(data_dir=tmp_path / "store")
     app = create_app(settings, engine=sqlite_engine)
     key = create_api_key(sqlite_engine, "crm", admin=True)
-    from training.retrain import retrain
+    from introrank.training.retrain import retrain
 
     with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client:
         load_through_api(client, first_part, before=half)
@@ -189,7 +188,7 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
 
 @pytest.mark.slow
 def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, tiny):
-    from training.pipeline import run_training
+    from introrank.training.pipeline import run_training
 
     settings = Settings(data_dir=tmp_path / "store", model_poll_seconds=0.5)
     app = create_app(settings, engine=sqlite_engine)

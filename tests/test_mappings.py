@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from service.csv_import import CsvImportError, import_csvs
-from service.mappings import SHIPPED, load_mapping, shipped_names
-from service.tables import Contact, Event, Owner
+from introrank.service.store.csv_import import CsvImportError, import_csvs
+from introrank.service.store.mappings import SHIPPED, load_mapping, shipped_names
+from introrank.service.store.tables import Contact, Event, Owner
 
 DATA = Path(__file__).parent / "data"
 HUBSPOT = {
@@ -316,8 +316,8 @@ def test_unknown_named_mapping(loaded: Engine, db_snapshot: Callable) -> None:
 
 
 def test_cli_import_with_named_mapping(settings) -> None:
-    from service.db import get_engine
-    from training.cli import app
+    from introrank.cli import app
+    from introrank.service.store.engine import get_engine
 
     args = ["import", "--owners", str(HUBSPOT["owners"]), "--contacts", str(HUBSPOT["contacts"]),
             "--events", str(HUBSPOT["events"]), "--tenant", "acme", "--mapping", "hubspot"]  # fmt: skip

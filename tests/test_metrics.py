@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import (
+from introrank.training.metrics import (
     brier_score,
     expected_calibration_error,
     mean_average_precision,
@@ -50,7 +50,7 @@ def test_calibration_metrics_bounds():
 
 
 def test_smoothed_isotonic_is_monotone_and_never_certain():
-    from model.calibration import fit_smoothed_isotonic
+    from introrank.model.calibration import fit_smoothed_isotonic
 
     rng = np.random.default_rng(0)
     raw = rng.normal(size=2000)

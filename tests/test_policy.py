@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from model.actions import ASK_ACTION, GIVE_FIRST, WARM_UP, suggest_action
-from model.explain import top_reasons
-from model.features import FEATURE_NAMES
-from model.rerank import RerankPolicy, rerank
+from introrank.model.actions import ASK_ACTION, GIVE_FIRST, WARM_UP, suggest_action
+from introrank.model.explain import top_reasons
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.rerank import RerankPolicy, rerank
 
 
 def _row(**values):
@@ -67,7 +67,7 @@ def test_impressions_sink_a_contact():
 
 
 def test_aging_one_tie_ranks_it_against_the_others_as_they_are():
-    from model.keep_warm import _rank_among
+    from introrank.model.keep_warm import _rank_among
 
     rng = np.random.default_rng(1)
     current = rng.integers(0, 50, 12).astype(float)

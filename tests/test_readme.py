@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from servicekit import live_server
 
-from service.app import create_app
-from service.auth import create_api_key
-from service.settings import Settings
+from introrank.server import create_app
+from introrank.service.settings import Settings
+from introrank.service.store.keys import create_api_key
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

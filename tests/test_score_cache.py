@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from servicekit import event_items, live_server, load_through_api
 
-from service.app import create_app
-from service.auth import create_api_key
-from service.score_cache import ScoreCache
-from service.settings import Settings
+from introrank.server import create_app
+from introrank.service.serving.score_cache import ScoreCache
+from introrank.service.settings import Settings
+from introrank.service.store.keys import create_api_key
 
 OWNER = "o0"
 

@@ -12,15 +12,15 @@ import pytest
 from servicekit import live_server, load_through_api
 from sqlalchemy import MetaData, select
 
-from model.features import FEATURE_NAMES
-from model.rerank import rerank
-from service.aggregate_store import load_owner_states
-from service.app import create_app
-from service.auth import create_api_key
-from service.recommend import candidate_features, load_contacts, load_owner
-from service.settings import Settings
-from training.simulate import simulate_network, write_network
-from training.snapshots import SnapshotConfig, build_snapshots
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.rerank import rerank
+from introrank.server import create_app
+from introrank.service.serving.recommend import candidate_features, load_contacts, load_owner
+from introrank.service.settings import Settings
+from introrank.service.store.aggregates import load_owner_states
+from introrank.service.store.keys import create_api_key
+from introrank.training.simulate import simulate_network, write_network
+from introrank.training.snapshots import SnapshotConfig, build_snapshots
 
 T_SPLIT = pd.Timestamp("2025-09-28", tz="UTC").timestamp()  # a cut on the 30-day grid
 
@@ -117,7 +117,7 @@ def test_online_features_equal_offline_features(served, tiny):
 def test_as_of_equals_offline_ranking(served, tiny, model_store):
     _, a, _, _, _ = served
     load_through_api(a, tiny)
-    from training.registry import configure_tracking, load_champion
+    from introrank.service.store.model_registry import configure_tracking, load_champion
 
     ranker = load_champion(configure_tracking(model_store)).ranker
     offline = build_snapshots(tiny.events, tiny.owners, tiny.contacts, SnapshotConfig(), cuts=[T_SPLIT])
@@ -217,10 +217,10 @@ def test_startup_heap_is_frozen_out_of_the_collector_while_serving(sqlite_engine
 
 def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path):
     """Bulk import and streaming ingestion are two writers of one aggregate definition."""
-    from model.aggregates import SCALAR_FIELDS
-    from service.aggregate_store import load_owner_states, states_from_events
-    from service.csv_import import import_csvs
-    from service.tables import Event
+    from introrank.model.aggregates import SCALAR_FIELDS
+    from introrank.service.store.aggregates import load_owner_states, states_from_events
+    from introrank.service.store.csv_import import import_csvs
+    from introrank.service.store.tables import Event
 
     folder = tmp_path / "csv"
     write_network(simulate_network(n_owners=2, seed=4, months=8), folder)

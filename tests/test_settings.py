@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings, get_settings
+from introrank.service.settings import Settings, get_settings
 
 
 def test_data_dir_from_environment(settings: Settings, tmp_path: Path) -> None:

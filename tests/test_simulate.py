@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.constants import (
+from introrank.model.constants import (
     ASK,
     CAREER_STAGE,
     COMPANY,
@@ -46,9 +46,9 @@ from model.constants import (
     TYPE,
     USEFUL,
 )
-from training import simulate
-from training.cuts import SECONDS_PER_DAY, cut_times
-from training.simulate import (
+from introrank.training import simulate
+from introrank.training.cuts import SECONDS_PER_DAY, cut_times
+from introrank.training.simulate import (
     MAX_CONTACTS,
     MIN_CONTACTS,
     SimulatedNetwork,

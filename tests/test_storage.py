@@ -12,7 +12,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, inspect, select, text
 
-from service.db import (
+from introrank.service.settings import Settings
+from introrank.service.store.engine import (
     MIGRATIONS_DIR,
     get_engine,
     get_or_create_tenant,
@@ -22,8 +23,7 @@ from service.db import (
     upgrade_to_head,
     write_connection,
 )
-from service.settings import Settings
-from service.tables import ApiKey, Base, Contact, Event, Owner, Tenant
+from introrank.service.store.tables import ApiKey, Base, Contact, Event, Owner, Tenant
 
 CORE_TABLES = {"tenants", "api_keys", "owners", "contacts", "events"}
 
@@ -48,7 +48,7 @@ def test_migrations_create_all_tables_in_a_fresh_pg_schema(pg_engine: Engine) ->
 
 
 def test_orm_classes_match_the_migrations(engine: Engine) -> None:
-    """service.tables and migrations/versions describe the same core schema."""
+    """introrank.service.store.tables and migrations/versions describe the same core schema."""
 
     def ours(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
         table = obj if type_ == "table" else getattr(obj, "table", None)

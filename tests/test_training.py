@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from model.baselines import BASELINES
-from model.constants import CHAMPION_ALIAS, MODEL_NAME
-from model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
-from service.settings import Settings
-from training.evaluate import LOGISTIC, MODEL, ORACLE, evaluate
-from training.pipeline import run_training
-from training.registry import configure_tracking
-from training.snapshots import build_snapshots
-from training.train import TrainConfig, split_by_time, train_ranker
+from introrank.model.baselines import BASELINES
+from introrank.model.constants import CHAMPION_ALIAS, MODEL_NAME
+from introrank.model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from introrank.service.settings import Settings
+from introrank.service.store.model_registry import configure_tracking
+from introrank.training.evaluate import LOGISTIC, MODEL, ORACLE, evaluate
+from introrank.training.pipeline import run_training
+from introrank.training.snapshots import build_snapshots
+from introrank.training.train import TrainConfig, split_by_time, train_ranker
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_cli_simulate_then_evaluate_json(tmp_path, settings):
 
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from introrank.cli import app
 
     runner = CliRunner()
     out = tmp_path / "sim"
@@ -103,7 +103,8 @@ def test_champion_of_an_older_feature_schema_is_replaced(tiny, tmp_path, trained
     """After an upgrade that changes the features, the old champion cannot be compared or served."""
     from dataclasses import replace as dc_replace
 
-    from training.registry import load_champion, log_ranker, register_and_gate
+    from introrank.service.store.model_registry import load_champion
+    from introrank.training.registry import log_ranker, register_and_gate
 
     _, result, _ = trained
     settings = Settings(data_dir=tmp_path)
@@ -122,8 +123,8 @@ def test_recency_prior_is_part_of_the_score_and_of_its_explanation(trained):
     """Prior + trees: raw score, calibrated probability and contributions all include the prior."""
     import pickle
 
-    from model.baselines import recency_prior
-    from model.ranker import IntroRanker
+    from introrank.model.baselines import recency_prior
+    from introrank.model.ranker import IntroRanker
 
     _, result, _ = trained
     rows = result.split.test[list(FEATURE_NAMES)].head(50)

@@ -11,11 +11,16 @@ import httpx
 from servicekit import live_server, load_through_api
 from sqlalchemy import Engine, create_engine
 
-from service.app import create_app
-from service.auth import create_api_key
-from service.db import SQLITE_AUTOCHECKPOINT_PAGES, get_or_create_tenant, make_engine, write_connection
-from service.settings import Settings
-from service.wal_checkpointer import WalCheckpointer
+from introrank.server import create_app
+from introrank.service.settings import Settings
+from introrank.service.store.engine import (
+    SQLITE_AUTOCHECKPOINT_PAGES,
+    get_or_create_tenant,
+    make_engine,
+    write_connection,
+)
+from introrank.service.store.keys import create_api_key
+from introrank.service.store.wal_checkpointer import WalCheckpointer
 
 
 def _events_in_main_file(database: Path, scratch: Path) -> int | None:

@@ -29,24 +29,25 @@ from servicekit import _free_port, live_server, load_through_api
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from service import settings as settings_module
-from service.app import create_app
-from service.auth import create_api_key
-from service.db import dispose_engines, get_engine
-from service.model_holder import load_served_model
-from service.observability import JsonFormatter
-from service.schemas import RecommendationItem
-from service.settings import Settings
-from service.tables import Base, Tenant
-from service.webhooks import (
+from introrank.model.dataset import Dataset
+from introrank.server import create_app
+from introrank.service import settings as settings_module
+from introrank.service.api.observability import JsonFormatter
+from introrank.service.integrations.webhooks import (
     Webhook,
     compute_digest_id,
     push_recommendations,
     sign,
     verify_signature,
 )
-from training.datasets import Dataset, load_csv_dir
-from training.simulate import simulate_network, write_network
+from introrank.service.schemas import RecommendationItem
+from introrank.service.serving.model_holder import load_served_model
+from introrank.service.settings import Settings
+from introrank.service.store.engine import dispose_engines, get_engine
+from introrank.service.store.keys import create_api_key
+from introrank.service.store.tables import Base, Tenant
+from introrank.training.datasets import load_csv_dir
+from introrank.training.simulate import simulate_network, write_network
 
 SECRET = "whsec-test-0123456789abcdef"
 PAYLOAD_KEYS = {"digest_id", "tenant", "owner_id", "generated_at", "model_version", "goal", "recommendations"}
@@ -411,7 +412,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
 
 def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from training.cli import app as cli
+    from introrank.cli import app as cli
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("INTRORANK_DATA_DIR", str(empty_store.data_dir))

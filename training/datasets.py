@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from model.constants import (
+from introrank.model.constants import (
     CONTACT_ID,
     CONTACTS_CSV,
     EVENTS_CSV,
@@ -15,18 +14,8 @@ from model.constants import (
     OWNER_ID,
     OWNERS_CSV,
 )
-from model.events import to_epoch_seconds
-
-
-@dataclass(frozen=True)
-class Dataset:
-    owners: pd.DataFrame
-    contacts: pd.DataFrame
-    events: pd.DataFrame  # occurred_at as UTC epoch seconds
-    oracle: pd.DataFrame | None = None  # owner_id, contact_id, cut (epoch s), probability
-
-    def describe(self) -> dict[str, int]:
-        return {"owners": len(self.owners), "contacts": len(self.contacts), "events": len(self.events)}
+from introrank.model.dataset import Dataset
+from introrank.model.events import to_epoch_seconds
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Scaling training out on Dask: the same snapshot code and a ``lightgbm.dask`` ranker.
 
 With ``--dask-scheduler ADDRESS`` (or a ``distributed.Client`` in tests), each
-cut's snapshot is a task running ``training.snapshots.snapshot_at`` on a worker
+cut's snapshot is a task running ``introrank.training.snapshots.snapshot_at`` on a worker
 (the very function the local path runs, so no skew), and the lambdarank booster
 trains with ``lightgbm.dask.DaskLGBMRanker`` on partitions that never split a
 query (one owner's list at one cut). The booster then comes home and is
@@ -15,11 +15,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model.constants import OWNER_ID
-from model.features import FEATURE_NAMES
-from model.ranker import IntroRanker
-from training.snapshots import CUT, LABEL, SnapshotConfig, prepare_snapshot_inputs, snapshot_at
-from training.train import Split, TrainConfig, TrainResult, fit_calibrator, fit_logistic, query_ids, split_by_time
+from introrank.model.constants import OWNER_ID
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.ranker import IntroRanker
+from introrank.training.snapshots import CUT, LABEL, SnapshotConfig, prepare_snapshot_inputs, snapshot_at
+from introrank.training.train import (
+    Split,
+    TrainConfig,
+    TrainResult,
+    fit_calibrator,
+    fit_logistic,
+    query_ids,
+    split_by_time,
+)
 
 
 def connect(address: str) -> Any:
@@ -72,7 +80,7 @@ def fit_lightgbm_dask(split: Split, client: Any, config: TrainConfig) -> Any:
 
 def train_ranker_dask(snapshots: pd.DataFrame, client: Any, config: TrainConfig = TrainConfig()) -> TrainResult:
     """Distributed lambdarank; validation picks the number of trees, as early stopping does locally."""
-    from training.metrics import ndcg_at_k
+    from introrank.training.metrics import ndcg_at_k
 
     split = split_by_time(snapshots, config)
     booster = fit_lightgbm_dask(split, client, config)

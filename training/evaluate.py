@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.baselines import BASELINES
-from model.constants import CONTACT_ID, OWNER_ID
-from model.events import to_epoch_seconds
-from model.features import FEATURE_NAMES
-from model.ranker import IntroRanker
-from training.metrics import ndcg_at_k, ranking_report, reliability_curve
-from training.snapshots import CUT, LABEL
-from training.train import TrainResult, query_ids
+from introrank.model.baselines import BASELINES
+from introrank.model.constants import CONTACT_ID, OWNER_ID
+from introrank.model.events import to_epoch_seconds
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.ranker import IntroRanker
+from introrank.training.metrics import ndcg_at_k, ranking_report, reliability_curve
+from introrank.training.snapshots import CUT, LABEL
+from introrank.training.train import TrainResult, query_ids
 
 MODEL, LOGISTIC, ORACLE = "model", "logistic_regression", "oracle"
 

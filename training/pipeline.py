@@ -17,14 +17,15 @@ import mlflow
 import pandas as pd
 from rich.console import Console
 
-from model.features import FEATURE_SCHEMA_VERSION
-from model.ranker import ModelSchemaError
-from service.settings import Settings
-from training.datasets import Dataset
-from training.evaluate import MODEL, champion_ndcg, evaluate, format_table, save_plots
-from training.registry import GateDecision, configure_tracking, load_champion, log_ranker, register_and_gate
-from training.snapshots import SnapshotConfig, build_snapshots, format_positive
-from training.train import TrainConfig, TrainResult, train_ranker
+from introrank.model.dataset import Dataset
+from introrank.model.features import FEATURE_SCHEMA_VERSION
+from introrank.model.ranker import ModelSchemaError
+from introrank.service.settings import Settings
+from introrank.service.store.model_registry import configure_tracking, load_champion
+from introrank.training.evaluate import MODEL, champion_ndcg, evaluate, format_table, save_plots
+from introrank.training.registry import GateDecision, log_ranker, register_and_gate
+from introrank.training.snapshots import SnapshotConfig, build_snapshots, format_positive
+from introrank.training.train import TrainConfig, TrainResult, train_ranker
 
 
 @dataclass
@@ -59,7 +60,7 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
     started = time.perf_counter()
     with console.status("building point-in-time snapshots"):
         if dask_client is not None:
-            from training.distributed import build_snapshots_dask
+            from introrank.training.distributed import build_snapshots_dask
 
             snapshots = build_snapshots_dask(dataset.events, dataset.owners, dataset.contacts, dask_client,
                                              snapshot_config)
@@ -70,7 +71,7 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
     with console.status("training LightGBM (lambdarank and binary, each at every recency-prior strength) "
                         "and logistic regression") as status:
         if dask_client is not None:
-            from training.distributed import train_ranker_dask
+            from introrank.training.distributed import train_ranker_dask
 
             result = train_ranker_dask(snapshots, dask_client, train_config)
         else:

@@ -1,4 +1,4 @@
-"""MLflow: the tracking store, the pyfunc model, registration and the champion alias.
+"""MLflow, write side: log the pyfunc, register a version, move the champion alias.
 
 Serving loads ``models:/introrank@champion`` (an alias, never a search over
 runs), so moving the alias is what promotes a model.
@@ -9,54 +9,22 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import joblib
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from model.constants import CHAMPION_ALIAS, MODEL_NAME
-from model.features import FEATURE_NAMES
-from model.ranker import IntroRanker
-from service.settings import Settings
-
-EXPERIMENT = "introrank"
-RANKER_ARTIFACT = "ranker"
-
-
-class IntroRankPyfunc(mlflow.pyfunc.PythonModel):
-    """Pyfunc face of ``IntroRanker``: feature rows in, calibrated probabilities out.
-
-    This is what ``mlflow models serve`` serves; the introrank service unwraps it
-    to reach the ranker's contributions for explanations.
-    """
-
-    def load_context(self, context: Any) -> None:
-        self.ranker: IntroRanker = joblib.load(context.artifacts[RANKER_ARTIFACT])
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        probability = self.ranker.predict_proba(model_input[list(FEATURE_NAMES)].astype(float))
-        return pd.DataFrame({"probability": probability})
-
-
-def configure_tracking(settings: Settings) -> MlflowClient:
-    """Point MLflow at the configured store and make sure the experiment exists.
-
-    Called by commands, never at import: importing introrank has no side effects.
-    """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
-    mlflow.set_registry_uri(settings.resolved_tracking_uri)
-    client = MlflowClient()
-    if client.get_experiment_by_name(EXPERIMENT) is None:
-        artifact_location = None if settings.mlflow_tracking_uri else settings.artifact_root
-        client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
-    mlflow.set_experiment(EXPERIMENT)
-    return client
+from introrank.model.constants import CHAMPION_ALIAS, MODEL_NAME
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.ranker import IntroRanker
+from introrank.service.store.model_registry import (
+    RANKER_ARTIFACT,
+    Champion,
+    IntroRankPyfunc,
+)
 
 
 def log_ranker(ranker: IntroRanker, example: pd.DataFrame) -> str:
@@ -75,36 +43,6 @@ def log_ranker(ranker: IntroRanker, example: pd.DataFrame) -> str:
             pip_requirements=["introrank", "lightgbm", "scikit-learn", "pandas", "joblib"],
         )
     return info.model_uri
-
-
-@dataclass(frozen=True)
-class Champion:
-    ranker: IntroRanker
-    version: str
-    run_id: str | None
-    created_at: float | None
-
-
-def champion_version(client: MlflowClient, alias: str = CHAMPION_ALIAS) -> str | None:
-    """The version the alias points at, without loading the model (cheap enough to poll)."""
-    try:
-        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
-    except MlflowException:
-        return None
-
-
-def load_champion(client: MlflowClient | None = None, alias: str = CHAMPION_ALIAS) -> Champion | None:
-    """The ranker behind ``models:/introrank@champion``, or None when there is none."""
-    client = client or MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(MODEL_NAME, alias)
-    except MlflowException:
-        return None
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{alias}")
-    ranker: IntroRanker = pyfunc.unwrap_python_model().ranker
-    ranker.check_schema()
-    return Champion(ranker, str(version.version), version.run_id,
-                    version.creation_timestamp / 1000 if version.creation_timestamp else None)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ The generative story:
    give_minus_ask counts all past gives minus asks, both from the simulated events.
    The observable factors dominate on purpose: a model on features must be able to
    get close to the oracle and clearly beat recency and warmth alone.
-6. The oracle: for each cut of ``training.cuts.cut_times`` and each pair with an
+6. The oracle: for each cut of ``introrank.training.cuts.cut_times`` and each pair with an
    event before it, 1 − exp(−(1 − P(useful=false)) · ∫ λ over (t, t + 90 days]),
    integrated along the realised path.
 """
@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.constants import (
+from introrank.model.constants import (
     ASK,
     BUSINESS_GROWTH,
     CAREER_STAGE,
@@ -103,7 +103,7 @@ from model.constants import (
     TYPE,
     USEFUL,
 )
-from training.cuts import SECONDS_PER_DAY, cut_times
+from introrank.training.cuts import SECONDS_PER_DAY, cut_times
 
 WEEK_SECONDS = 7 * SECONDS_PER_DAY
 DAYS_PER_MONTH = 30

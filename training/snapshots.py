@@ -1,6 +1,6 @@
 """Point-in-time snapshots: one row per (owner, contact, cut) with features and label.
 
-Features see only events strictly before the cut (``model.features``); the label
+Features see only events strictly before the cut (``introrank.model.features``); the label
 looks only at (cut, cut + horizon]. Candidates are the contacts with at least one
 event before the cut, as the service would see them.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model.constants import (
+from introrank.model.constants import (
     CONTACT_ID,
     DEFAULT_CUT_EVERY_DAYS,
     DEFAULT_HORIZON_DAYS,
@@ -22,9 +22,9 @@ from model.constants import (
     EVENT_TYPE_CODES,
     OWNER_ID,
 )
-from model.events import SECONDS_PER_DAY, EventArrays, frame_to_event_arrays
-from model.features import assemble, features_at_cut, static_features
-from training.cuts import cut_times
+from introrank.model.events import SECONDS_PER_DAY, EventArrays, frame_to_event_arrays
+from introrank.model.features import assemble, features_at_cut, static_features
+from introrank.training.cuts import cut_times
 
 CUT = "cut"
 LABEL = "label"

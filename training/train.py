@@ -18,14 +18,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from model.baselines import recency_prior
-from model.calibration import SmoothedIsotonic, fit_smoothed_isotonic
-from model.constants import OWNER_ID
-from model.events import SECONDS_PER_DAY
-from model.features import FEATURE_NAMES
-from model.ranker import PRIOR_FEATURE, IntroRanker
-from training.metrics import ndcg_at_k
-from training.snapshots import CUT, LABEL
+from introrank.model.baselines import recency_prior
+from introrank.model.calibration import SmoothedIsotonic, fit_smoothed_isotonic
+from introrank.model.constants import OWNER_ID
+from introrank.model.events import SECONDS_PER_DAY
+from introrank.model.features import FEATURE_NAMES
+from introrank.model.ranker import PRIOR_FEATURE, IntroRanker
+from introrank.training.metrics import ndcg_at_k
+from introrank.training.snapshots import CUT, LABEL
 
 OBJECTIVES = ("lambdarank", "binary")
 # How strongly the booster starts from the recency ranking (0 = not at all); picked on

@@ -1,0 +1,299 @@
+"""The ``introrank`` command line: thin Typer commands over the stage modules.
+
+Heavy imports happen inside each command so ``introrank --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from introrank.model.constants import DEFAULT_TENANT
+
+app = typer.Typer(help="introrank: who should I contact next?", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def simulate(
+    owners: Annotated[int, typer.Option(help="Number of owners to simulate.")] = 20,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+    out: Annotated[Path, typer.Option(help="Folder for the CSVs.")] = Path("data/sim"),
+    months: Annotated[int, typer.Option(help="Months of history.")] = 12,
+) -> None:
+    """Write owners.csv, contacts.csv, events.csv and oracle.csv for a synthetic population."""
+    from introrank.training.simulate import simulate_network, write_network
+
+    network = simulate_network(n_owners=owners, seed=seed, months=months, progress=True)
+    paths = write_network(network, out)
+    for path in paths:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("import")
+def import_(
+    owners: Annotated[Path | None, typer.Option(help="owners.csv")] = None,
+    contacts: Annotated[Path | None, typer.Option(help="contacts.csv")] = None,
+    events: Annotated[Path | None, typer.Option(help="events.csv")] = None,
+    tenant: Annotated[str, typer.Option(help="Tenant to import into.")] = DEFAULT_TENANT,
+    mapping: Annotated[Path | None, typer.Option(help="Column mapping for a foreign CRM export.")] = None,
+) -> None:
+    """Load CRM export CSVs into the store (idempotent; a bad row aborts its file)."""
+    from introrank.service.settings import get_settings
+    from introrank.service.store.csv_import import CsvImportError, import_csvs
+    from introrank.service.store.engine import get_engine
+
+    if not any((owners, contacts, events)):
+        _fail("give at least one of --owners, --contacts, --events")
+    engine = get_engine(get_settings())
+    try:
+        report = import_csvs(
+            engine, tenant=tenant, owners=owners, contacts=contacts, events=events, mapping=mapping
+        )
+    except CsvImportError as exc:
+        _fail(str(exc))
+    typer.echo(report.summary())
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _load_dataset(data: Path | None, db: str | None, tenant: str, oracle: Path | None):
+    from introrank.training.datasets import load_csv_dir, load_oracle
+
+    if data is not None and db is not None:
+        _fail("give --data or --db, not both")
+    if data is not None:
+        dataset = load_csv_dir(data)
+    else:
+        from introrank.service.settings import get_settings
+        from introrank.service.store.engine import get_engine, make_engine
+        from introrank.service.store.frames import load_dataset
+
+        engine = make_engine(db) if db else get_engine(get_settings())
+        dataset = load_dataset(engine, tenant)
+    if oracle is not None:
+        from dataclasses import replace
+
+        dataset = replace(dataset, oracle=load_oracle(oracle))
+    return dataset
+
+
+DataOpt = Annotated[Path | None, typer.Option(help="Folder with owners/contacts/events CSVs.")]
+DbOpt = Annotated[str | None, typer.Option(help="Database URL to read (default: the configured store).")]
+TenantOpt = Annotated[str, typer.Option(help="Tenant whose data to use.")]
+OracleOpt = Annotated[Path | None, typer.Option(help="oracle.csv from the simulator, for the ceiling.")]
+PositiveOpt = Annotated[str, typer.Option(help="Outcome events, e.g. intro,referral or message:in.")]
+HorizonOpt = Annotated[int, typer.Option(help="Label horizon H in days.")]
+CutOpt = Annotated[int, typer.Option(help="Days between snapshot cuts.")]
+
+
+def _snapshot_config(positive: str, horizon_days: int, cut_every_days: int):
+    from introrank.training.snapshots import SnapshotConfig, parse_positive
+
+    try:
+        return SnapshotConfig(cut_every_days, horizon_days, parse_positive(positive))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _run_training(data: Path | None, db: str | None, tenant: str, oracle: Path | None, positive: str,
+                  horizon_days: int, cut_every_days: int, register: bool, dask_scheduler: str | None = None):
+    """What `train` and `evaluate` share: load, (optionally) connect to Dask, train, evaluate."""
+    from introrank.service.settings import get_settings
+    from introrank.training.pipeline import run_training
+
+    dataset = _load_dataset(data, db, tenant, oracle)
+    config = _snapshot_config(positive, horizon_days, cut_every_days)
+    client = None
+    if dask_scheduler:
+        from introrank.training.distributed import connect
+
+        client = connect(dask_scheduler)
+    try:
+        return run_training(dataset, get_settings(), config, register=register, console=_console(),
+                            dask_client=client)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        if client is not None:
+            client.close()
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    db: DbOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    oracle: OracleOpt = None,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: JsonOpt = False,
+    dask_scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: snapshots and "
+                                                            "lightgbm.dask training run on that cluster.")] = None,
+) -> None:
+    """Train, evaluate, log to MLflow, register, and promote only if better than the champion."""
+    from rich.console import Console
+
+    from introrank.training.pipeline import print_outcome
+
+    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, True, dask_scheduler)
+    if json_out:
+        typer.echo(outcome.to_json())
+    else:
+        print_outcome(outcome, Console(width=200))
+
+
+@app.command()
+def evaluate(
+    data: DataOpt = None,
+    db: DbOpt = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    oracle: OracleOpt = None,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train and evaluate every ranker on the test cuts without registering anything."""
+    from introrank.training.evaluate import format_table
+
+    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, False)
+    typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
+
+
+@app.command()
+def retrain(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    positive: PositiveOpt = "intro,referral",
+    horizon_days: HorizonOpt = 90,
+    cut_every_days: CutOpt = 30,
+    json_out: JsonOpt = False,
+) -> None:
+    """Retrain on the store's events and feedback; promote only if better on the newest held-out cuts.
+
+    A running service picks a promoted champion up on `POST /v1/admin/reload` or its poll interval.
+    """
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.training.pipeline import print_outcome
+    from introrank.training.retrain import retrain as run_retrain
+
+    settings = get_settings()
+    try:
+        outcome = run_retrain(get_engine(settings), settings, tenant,
+                              _snapshot_config(positive, horizon_days, cut_every_days), console=_console())
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc))
+    if json_out:
+        typer.echo(outcome.to_json())
+    else:
+        from rich.console import Console
+
+        print_outcome(outcome, Console(width=200))
+
+
+@app.command()
+def demo(
+    owners: Annotated[int, typer.Option(help="Owners to simulate.")] = 100,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 42,
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the model at the end.")] = True,
+) -> None:
+    """Simulate, import, train, register, and serve the demo model with a ready-to-paste curl."""
+    from rich.console import Console
+
+    from introrank.demo import run_demo
+    from introrank.service.settings import get_settings
+
+    console = Console(width=200)
+    curl = run_demo(get_settings(), owners, seed, host, port, console)
+    console.print("\nTry it (in another terminal):\n", style="bold")
+    typer.echo(curl)
+    if serve_after:
+        console.print(f"\nserving on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
+        serve(host=host, port=port, workers=1)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    admin: Annotated[bool, typer.Option(help="Allow /v1/admin/* endpoints.")] = False,
+) -> None:
+    """Create an API key; it is printed once, alone on stdout, and only its hash is stored."""
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.service.store.keys import create_api_key
+
+    typer.echo(create_api_key(get_engine(get_settings()), tenant, admin))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (the champion model, or the heuristic until one exists)."""
+    import uvicorn
+
+    uvicorn.run("introrank.server:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+@app.command()
+def push(
+    tenant: TenantOpt = DEFAULT_TENANT,
+    k: Annotated[int | None, typer.Option(min=1, max=100, help="Contacts per list (default: the webhook's k).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds per HTTP attempt.")] = 5.0,
+    attempts: Annotated[int, typer.Option(min=1, help="Tries per list (5xx, 429 and timeouts are retried).")] = 4,
+    base_delay: Annotated[float, typer.Option(help="Backoff: wait base-delay * 2^n before retry n+1.")] = 0.5,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Send each owner's current top-k to the tenant's webhook, signed; unchanged lists are not re-sent.
+
+    Exits 1 when a list could not be delivered (it is tried again on the next push).
+    """
+    import json
+
+    from sqlalchemy import select
+
+    from introrank.service.integrations.webhooks import NoWebhookError, push_recommendations
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.service.store.tables import Tenant
+
+    settings = get_settings()
+    engine = get_engine(settings)
+    with engine.connect() as conn:
+        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+    if tenant_id is None:
+        _fail(f"unknown tenant {tenant!r}")
+    try:
+        report = push_recommendations(engine, settings, tenant_id, k=k, timeout=timeout, attempts=attempts,
+                                      base_delay=base_delay)
+    except NoWebhookError:
+        _fail(f"tenant {tenant!r} has no webhook; register one with PUT /v1/webhooks")
+    typer.echo(json.dumps(report.to_dict()) if json_out else report.summary())
+    if report.failed:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,123 @@
+"""Health, readiness, metrics, the served model and its reload."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from introrank.service.api.deps import AdminDep, EngineDep, HolderDep, MetricsDep, PrincipalDep, ServedModelDep
+from introrank.service.api.jobs import Job
+from introrank.service.errors import NotFoundError, UnavailableError
+from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
+from introrank.service.serving.model_holder import ServedModel
+from introrank.service.store.engine import write_connection
+from introrank.service.store.policy import load_policy, save_policy
+
+router = APIRouter(tags=["operations"])
+
+
+def model_public(served: ServedModel) -> ModelPublic:
+    info = getattr(served.ranker, "info", {}) or {}
+    return ModelPublic(
+        model_version=served.version,
+        heuristic=served.is_heuristic,
+        trained_at=datetime.fromtimestamp(served.trained_at, UTC) if served.trained_at else None,
+        run_id=served.run_id,
+        objective=getattr(served.ranker, "objective", None),
+        feature_schema_version=getattr(served.ranker, "schema_version", None),
+        metrics=served.metrics,
+        problem=served.problem or (info.get("problem") if isinstance(info, dict) else None),
+    )
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(engine: EngineDep, served: ServedModelDep, response: Response) -> dict[str, object]:
+    """Ready when the database answers; says whether a model or the heuristic serves."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # report, don't crash
+        database = f"unavailable ({type(exc).__name__})"
+        response.status_code = 503
+    return {"status": "ready" if database == "ok" else "not ready", "database": database,
+            "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem}
+
+
+@router.get("/metrics")
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/model", response_model=ModelPublic)
+def get_model(principal: PrincipalDep, served: ServedModelDep) -> ModelPublic:
+    return model_public(served)
+
+
+@router.post("/v1/admin/reload", response_model=ModelPublic)
+async def reload_model(principal: AdminDep, holder: HolderDep, metrics: MetricsDep) -> ModelPublic:
+    """Load the current champion and swap it in; requests in flight keep their model."""
+    fresh = await run_in_threadpool(holder.reload)
+    metrics.set_model(fresh.version)
+    return model_public(fresh)
+
+
+def _job_public(job: Job) -> JobPublic:
+    return JobPublic(job_id=job.id, kind=job.kind, state=job.state, result=job.result, error=job.error,
+                     created_at=datetime.fromtimestamp(job.created_at, UTC),
+                     finished_at=datetime.fromtimestamp(job.finished_at, UTC) if job.finished_at else None)
+
+
+@router.post("/v1/admin/retrain", response_model=JobPublic, status_code=202)
+def start_retrain(principal: AdminDep, request: Request, engine: EngineDep, holder: HolderDep,
+                  metrics: MetricsDep) -> JobPublic:
+    """Retrain on the tenant's stored events and feedback; a promoted champion is served at once."""
+    settings = request.app.state.settings
+
+    retrain = request.app.state.retrain
+    if retrain is None:
+        raise UnavailableError("retraining is not wired into this app: serve it with `introrank serve`")
+
+    def work() -> dict[str, Any]:
+        outcome = retrain(engine, settings, principal.tenant)
+        if outcome.decision is not None and outcome.decision.promoted:
+            metrics.set_model(holder.reload().version)
+        decision = outcome.decision.__dict__ if outcome.decision else {}
+        return {"decision": decision, "test_cuts": outcome.result.split.describe()["test_cuts"],
+                "ndcg_at_10": float(outcome.table.loc["model", "ndcg_at_10"]), "run_id": outcome.run_id}
+
+    return _job_public(request.app.state.jobs.submit("retrain", work))
+
+
+@router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, principal: AdminDep, request: Request) -> JobPublic:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError("job", job_id)
+    return _job_public(job)
+
+
+@router.get("/v1/admin/policy", response_model=PolicyPublic)
+def get_policy(principal: AdminDep, engine: EngineDep) -> PolicyPublic:
+    """The tenant's re-ranking policy (company cap, ask cool-down, impression decay)."""
+    with engine.connect() as conn:
+        return PolicyPublic(**asdict(load_policy(conn, principal.tenant_id)))
+
+
+@router.put("/v1/admin/policy", response_model=PolicyPublic)
+def put_policy(body: PolicyUpdate, principal: AdminDep, engine: EngineDep) -> PolicyPublic:
+    with write_connection(engine) as conn:
+        policy = save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True))
+    return PolicyPublic(**asdict(policy))

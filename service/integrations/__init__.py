@@ -1,0 +1,1 @@
+"""Integrations with the outside: signed webhooks and the Python client."""

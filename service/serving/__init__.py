@@ -1,0 +1,1 @@
+"""Serving: the served model, the caches and the ranking of an owner's contacts."""

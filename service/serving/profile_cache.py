@@ -1,0 +1,34 @@
+"""An owner's profile features, cached per service process and checked against the database.
+
+Static features (stage gap, industry and company match, goal relevance) depend
+only on the owner and their contacts, not on events, yet cost more to build than
+the rest of a recommendation. The cache keys them by (tenant, owner, goal) and
+trusts an entry only while the owner's ``profile_revision`` (bumped in the same
+transaction as every owner or contact write) is the one it was built at, so
+replicas never serve stale profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from introrank.service.serving.revision_cache import RevisionCache
+
+
+@dataclass(frozen=True)
+class Profile:
+    contacts: pd.DataFrame  # the owner's contacts, row i = contact i
+    static: np.ndarray  # static features (introrank.model.features.STATIC_FEATURES order), row i = contact i
+    index: pd.Index  # contact_id -> row
+
+    def positions(self, contact_ids: np.ndarray) -> np.ndarray:
+        """Row of each id, -1 for ids this owner does not have."""
+        return self.index.get_indexer(contact_ids) if len(contact_ids) else np.zeros(0, dtype=np.int64)
+
+
+class ProfileCache(RevisionCache[Profile]):
+    def __init__(self, capacity: int = 512) -> None:
+        super().__init__(capacity)

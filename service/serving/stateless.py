@@ -1,0 +1,46 @@
+"""Stateless scoring: a CRM that keeps its own data sends it all and gets the ranking back.
+
+The request's events become pair states with the same code the store uses, so
+the answer equals the stateful endpoint's for the same data; nothing is written.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from introrank.model.constants import CONTACT_ID, OWNER_ID
+from introrank.service.errors import InvalidInputError
+from introrank.service.schemas import ScoreRequest
+from introrank.service.serving.model_holder import ServedModel
+from introrank.service.serving.recommend import RecommendationList, candidate_features, rank_candidates
+from introrank.service.store.aggregates import states_from_events
+
+EVENT_COLUMNS = [OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful"]
+
+
+def request_frames(body: ScoreRequest) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    owner_id = body.owner.owner_id
+    owner = pd.DataFrame([{OWNER_ID: owner_id, **body.owner.model_dump(exclude={"owner_id"})}])
+    contacts = pd.DataFrame([{OWNER_ID: owner_id, **c.model_dump(exclude={"name", "tags", "title"})}
+                             for c in body.contacts],
+                            columns=[OWNER_ID, CONTACT_ID, "company", "industry", "career_stage",
+                                     "mutual_connections", "do_not_recommend"])
+    known = set(contacts[CONTACT_ID])
+    for i, event in enumerate(body.events):
+        if event.contact_id not in known:
+            raise InvalidInputError(i, "contact_id", f"events[{i}] names a contact that is not in 'contacts'")
+    events = pd.DataFrame([(owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction, e.useful)
+                           for e in body.events], columns=EVENT_COLUMNS)
+    return owner, contacts, events
+
+
+def score(body: ScoreRequest, served: ServedModel) -> RecommendationList:
+    owner, contacts, events = request_frames(body)
+    at = body.as_of.timestamp() if body.as_of else time.time()
+    events = events[events["occurred_at"] < at]
+    states = states_from_events(events)
+    features, rows, _ = candidate_features(states, owner, contacts, at, body.goal)
+    items = rank_candidates(features, rows, served, body.k)
+    return RecommendationList(body.owner.owner_id, at, served.version, body.goal or body.owner.goal, items)

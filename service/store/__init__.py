@@ -1,0 +1,1 @@
+"""The store: the database engine, tables and migrations, writes, aggregates, CSV import, keys."""

@@ -1,0 +1,30 @@
+"""A tenant's stored data as the frames training reads (same columns as the CSVs)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from introrank.model.dataset import Dataset
+from introrank.service.store.tables import Contact, Event, Owner, Tenant
+
+
+def _frame(engine: Engine, columns: list, *where: object) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(*where)).all()
+    return pd.DataFrame(rows, columns=[c.key for c in columns])
+
+
+def load_dataset(engine: Engine, tenant: str) -> Dataset:
+    with engine.connect() as conn:
+        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+    if tenant_id is None:
+        raise LookupError(f"tenant {tenant!r} has no data; import some with `introrank import`")
+    owners = _frame(engine, [Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal,
+                             Owner.target_industries, Owner.target_companies], Owner.tenant_id == tenant_id)
+    contacts = _frame(engine, [Contact.owner_id, Contact.contact_id, Contact.company, Contact.industry,
+                               Contact.title, Contact.career_stage, Contact.mutual_connections,
+                               Contact.do_not_recommend], Contact.tenant_id == tenant_id)
+    events = _frame(engine, [Event.event_id, Event.owner_id, Event.contact_id, Event.occurred_at, Event.type,
+                             Event.direction, Event.useful], Event.tenant_id == tenant_id)
+    return Dataset(owners, contacts, events)
