@@ -18,6 +18,8 @@ COPY pyproject.toml README.md ./
 COPY model ./model
 COPY service ./service
 COPY training ./training
+# introrank/ is the import package: the top layer plus links to the three folders above.
+COPY introrank ./introrank
 # A regular (non-editable) install: the venv holds a built wheel of introrank,
 # not a link back to /src, so it can be copied on its own.
 RUN pip install --no-cache-dir .

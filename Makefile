@@ -25,7 +25,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check model service training tests benchmarks
+	$(BIN)/ruff check model service training introrank tests benchmarks
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -134,5 +134,5 @@ def test_dockerignore_keeps_bulk_out_of_the_context() -> None:
     entries = {ln.strip().rstrip("/") for ln in lines if ln.strip() and not ln.startswith("#")}
     for needed in (".venv", "data", "mlruns", ".git"):
         assert needed in entries, f".dockerignore does not exclude {needed}"
-    for copied in ("pyproject.toml", "README.md", "model", "service", "training"):
+    for copied in ("pyproject.toml", "README.md", "model", "service", "training", "introrank"):
         assert copied not in entries, f".dockerignore excludes {copied}, which the build copies"
