@@ -69,7 +69,7 @@ def _console():
     return Console(stderr=True)
 
 
-def _load_dataset(data: Path | None, db: str | None, tenant: str, oracle: Path | None):
+def _load_dataset(data: Path | None, db: str | None, tenants: list[str], oracle: Path | None):
     from introrank.training.datasets import load_csv_dir, load_oracle
 
     if data is not None and db is not None:
@@ -79,10 +79,13 @@ def _load_dataset(data: Path | None, db: str | None, tenant: str, oracle: Path |
     else:
         from introrank.service.settings import get_settings
         from introrank.service.store.engine import get_engine, make_engine
-        from introrank.service.store.frames import load_dataset
+        from introrank.service.store.frames import load_tenants_dataset
 
         engine = make_engine(db) if db else get_engine(get_settings())
-        dataset = load_dataset(engine, tenant)
+        try:
+            dataset = load_tenants_dataset(engine, tenants)
+        except LookupError as exc:
+            _fail(str(exc))
     if oracle is not None:
         from dataclasses import replace
 
@@ -93,6 +96,11 @@ def _load_dataset(data: Path | None, db: str | None, tenant: str, oracle: Path |
 DataOpt = Annotated[Path | None, typer.Option(help="Folder with owners/contacts/events CSVs.")]
 DbOpt = Annotated[str | None, typer.Option(help="Database URL to read (default: the configured store).")]
 TenantOpt = Annotated[str, typer.Option(help="Tenant whose data to use.")]
+TenantsOpt = Annotated[list[str] | None, typer.Option(
+    "--tenant", help="Tenant whose data to train on and whose model to register (default: the default tenant); "
+    "repeat it with --base.")]
+BaseOpt = Annotated[bool, typer.Option("--base", help="Register the operator's base model (served to tenants "
+                                                     "without a model of their own), trained on every --tenant.")]
 OracleOpt = Annotated[Path | None, typer.Option(help="oracle.csv from the simulator, for the ceiling.")]
 PositiveOpt = Annotated[str, typer.Option(help="Outcome events, e.g. intro,referral or message:in.")]
 HorizonOpt = Annotated[int, typer.Option(help="Label horizon H in days.")]
@@ -108,13 +116,22 @@ def _snapshot_config(positive: str, horizon_days: int, cut_every_days: int):
         _fail(str(exc))
 
 
-def _run_training(data: Path | None, db: str | None, tenant: str, oracle: Path | None, positive: str,
-                  horizon_days: int, cut_every_days: int, register: bool, dask_scheduler: str | None = None):
-    """What `train` and `evaluate` share: load, (optionally) connect to Dask, train, evaluate."""
+def _run_training(data: Path | None, db: str | None, tenants: list[str], oracle: Path | None, positive: str,
+                  horizon_days: int, cut_every_days: int, register: bool, dask_scheduler: str | None = None,
+                  base: bool = False):
+    """What `train` and `evaluate` share: load, (optionally) connect to Dask, train, evaluate.
+
+    The model is registered as the one tenant's, or with ``base`` as the base model
+    trained on every tenant named.
+    """
     from introrank.service.settings import get_settings
     from introrank.training.pipeline import run_training
 
-    dataset = _load_dataset(data, db, tenant, oracle)
+    if not base and len(tenants) != 1:
+        _fail("a tenant's model trains on that tenant's data: give one --tenant, or --base for a base model")
+    if data is not None and len(tenants) != 1:
+        _fail("--data is one network: give one --tenant with it")
+    dataset = _load_dataset(data, db, tenants, oracle)
     config = _snapshot_config(positive, horizon_days, cut_every_days)
     client = None
     if dask_scheduler:
@@ -123,7 +140,7 @@ def _run_training(data: Path | None, db: str | None, tenant: str, oracle: Path |
         client = connect(dask_scheduler)
     try:
         return run_training(dataset, get_settings(), config, register=register, console=_console(),
-                            dask_client=client)
+                            dask_client=client, tenant=None if base else tenants[0], trained_on=tenants)
     except ValueError as exc:
         _fail(str(exc))
     finally:
@@ -138,7 +155,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the results as JSON
 def train(
     data: DataOpt = None,
     db: DbOpt = None,
-    tenant: TenantOpt = DEFAULT_TENANT,
+    tenant: TenantsOpt = None,
+    base: BaseOpt = False,
     oracle: OracleOpt = None,
     positive: PositiveOpt = "intro,referral",
     horizon_days: HorizonOpt = 90,
@@ -147,12 +165,16 @@ def train(
     dask_scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: snapshots and "
                                                             "lightgbm.dask training run on that cluster.")] = None,
 ) -> None:
-    """Train, evaluate, log to MLflow, register, and promote only if better than the champion."""
+    """Train, evaluate, log to MLflow, register, and promote only if better than the champion.
+
+    The version goes to the tenant's own model (introrank-<tenant>), or with --base to the base model.
+    """
     from rich.console import Console
 
     from introrank.training.pipeline import print_outcome
 
-    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, True, dask_scheduler)
+    outcome = _run_training(data, db, tenant or [DEFAULT_TENANT], oracle, positive, horizon_days, cut_every_days,
+                            True, dask_scheduler, base)
     if json_out:
         typer.echo(outcome.to_json())
     else:
@@ -173,7 +195,7 @@ def evaluate(
     """Train and evaluate every ranker on the test cuts without registering anything."""
     from introrank.training.evaluate import format_table
 
-    outcome = _run_training(data, db, tenant, oracle, positive, horizon_days, cut_every_days, False)
+    outcome = _run_training(data, db, [tenant], oracle, positive, horizon_days, cut_every_days, False)
     typer.echo(outcome.to_json() if json_out else format_table(outcome.table))
 
 

@@ -48,7 +48,7 @@ def simulate_and_import(settings: Settings, owners: int, seed: int, console: Con
 def train_demo(settings: Settings, folder: Path, console: Console) -> TrainingOutcome:
     dataset = replace(load_dataset(get_engine(settings), DEMO_TENANT), oracle=load_oracle(folder / ORACLE_CSV))
     console.print(f"training on {dataset.describe()}")
-    outcome = run_training(dataset, settings, console=console)
+    outcome = run_training(dataset, settings, console=console, tenant=DEMO_TENANT, trained_on=[DEMO_TENANT])
     print_outcome(outcome, console)
     return outcome
 

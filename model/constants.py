@@ -73,7 +73,8 @@ DEFAULT_HORIZON_DAYS = 90
 DEFAULT_CUT_EVERY_DAYS = 30
 DEFAULT_POSITIVE = ((INTRO, None), (REFERRAL, None))  # (type, direction or None = any)
 DEFAULT_TENANT = "default"
-MODEL_NAME = "introrank"
+MODEL_NAME = "introrank"  # registered models are introrank-<tenant> and introrank-base
+BASE_MODEL = "base"  # the operator-trained model of tenants without one of their own; not a tenant name
 CHAMPION_ALIAS = "champion"
 HEURISTIC_VERSION = "heuristic"
 

@@ -13,6 +13,7 @@ exactly what training used and refuses a model from another schema.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from introrank.model.calibration import SmoothedIsotonic
 from introrank.model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 
 PRIOR_FEATURE = "days_since_last_event"  # the recency prior reads this feature only
+ARTIFACT_FORMAT = 1  # version of the (booster text, metadata JSON) pair below
 
 
 class ModelSchemaError(RuntimeError):
@@ -92,3 +94,34 @@ class IntroRanker:
     def feature_importance(self) -> pd.Series:
         gains = self.booster.feature_importance(importance_type="gain")
         return pd.Series(gains, index=list(self.feature_names)).sort_values(ascending=False)
+
+    def to_artifacts(self) -> tuple[str, str]:
+        """The model as data: LightGBM's text format and a JSON document for everything else.
+
+        Loading these back (``from_artifacts``) runs no code from the files, unlike
+        a pickle: whoever can write to the registry can change scores, not run code.
+        """
+        if self.calibrator is None:
+            raise RuntimeError("only a calibrated ranker is saved")
+        meta = {
+            "format": ARTIFACT_FORMAT,
+            "objective": self.objective,
+            "feature_names": list(self.feature_names),
+            "schema_version": self.schema_version,
+            "prior_strength": float(self.prior_strength),
+            "calibrator": {"thresholds": self.calibrator.thresholds.tolist(),
+                           "values": self.calibrator.values.tolist()},
+            "info": json.loads(json.dumps(self.info, default=float)),
+        }
+        return self.booster.model_to_string(), json.dumps(meta, indent=1, allow_nan=False)
+
+    @classmethod
+    def from_artifacts(cls, booster_text: str, meta_json: str) -> IntroRanker:
+        meta = json.loads(meta_json)
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise ModelSchemaError(f"model artifact format {meta.get('format')!r} is not {ARTIFACT_FORMAT}")
+        calibrator = SmoothedIsotonic(np.asarray(meta["calibrator"]["thresholds"], dtype=float),
+                                      np.asarray(meta["calibrator"]["values"], dtype=float))
+        return cls(lgb.Booster(model_str=booster_text), calibrator, str(meta["objective"]),
+                   tuple(meta["feature_names"]), str(meta["schema_version"]), dict(meta.get("info", {})),
+                   prior_strength=float(meta["prior_strength"]))

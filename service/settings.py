@@ -7,6 +7,7 @@ store) live under the data directory so one folder holds a whole installation.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,10 +26,20 @@ class Settings(BaseSettings):
     require_postgres: bool = Field(default=False, description="Tests: fail instead of skip without PostgreSQL.")
     test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     max_body_bytes: int = 50 * 1024 * 1024
-    model_poll_seconds: float = Field(default=0.0, description="Poll the registry for a new champion; 0 = off.")
+    model_poll_seconds: float = Field(default=10.0, description="How often each process asks the registry "
+                                      "whether a loaded tenant's champion moved (every replica picks it up within "
+                                      "this); 0 = off.")
     score_cache_seconds: float = Field(
         default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "
         "first (the response's as_of says when it was scored); 0 = score every request.")
+    model_cache_size: int = Field(default=64, ge=1, description="Tenant models kept loaded per process (LRU).")
+    gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
+                                  "needs before it promotes anything.")
+    train_threads: int | None = Field(default=None, ge=1, description="LightGBM threads for training; default: "
+                                      "the CPUs this process may use.")
+    max_running_jobs: int = Field(default=1, ge=1, description="Retrain jobs running at once, over all tenants.")
+    job_stale_seconds: float = Field(default=120.0, gt=0, description="A running job whose worker has not "
+                                     "reported for this long is marked failed.")
 
     @property
     def resolved_database_url(self) -> str:
@@ -41,6 +52,10 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_train_threads(self) -> int:
+        return self.train_threads or max(1, len(os.sched_getaffinity(0)))
 
     @property
     def artifact_root(self) -> str:

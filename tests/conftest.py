@@ -16,6 +16,7 @@ isolated per test so ``pytest -n 2`` workers never share a file or a schema:
 from __future__ import annotations
 
 import csv
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,12 @@ import pytest
 from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
-from introrank.service import settings as settings_module
+# The simulated networks of the tests are small: their test cuts hold a handful of queries
+# with a positive, fewer than the champion gate's production minimum (30). Tests of the
+# gate itself set ``gate_min_queries`` explicitly.
+os.environ.setdefault("INTRORANK_GATE_MIN_QUERIES", "1")
+
+from introrank.service import settings as settings_module  # noqa: E402
 from introrank.service.settings import Settings
 from introrank.service.store.engine import dispose_engines, make_engine
 
@@ -130,10 +136,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def model_store(tmp_path_factory: pytest.TempPathFactory, tiny) -> Settings:
-    """A temp tracking store with a registered champion trained on ``tiny``."""
+    """A temp tracking store whose base model (trained on ``tiny``) serves every tenant."""
     from introrank.training.pipeline import run_training
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("mlstore"))
-    outcome = run_training(tiny, settings)
+    outcome = run_training(tiny, settings, tenant=None)  # the base model: serves every test tenant
     assert outcome.decision is not None and outcome.decision.promoted
     return settings

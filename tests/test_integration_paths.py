@@ -195,7 +195,7 @@ def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, t
     key = create_api_key(sqlite_engine, "crm")
     with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
         assert client.get("/v1/model").json()["model_version"] == "heuristic"
-        outcome = run_training(tiny, Settings(data_dir=tmp_path / "store"))
+        outcome = run_training(tiny, Settings(data_dir=tmp_path / "store"), tenant="crm")
         for _ in range(100):
             if client.get("/v1/model").json()["model_version"] == outcome.decision.version:
                 break

@@ -119,7 +119,7 @@ def test_as_of_equals_offline_ranking(served, tiny, model_store):
     load_through_api(a, tiny)
     from introrank.service.store.model_registry import configure_tracking, load_champion
 
-    ranker = load_champion(configure_tracking(model_store)).ranker
+    ranker = load_champion(configure_tracking(model_store), None).ranker  # the base model serves the test tenants
     offline = build_snapshots(tiny.events, tiny.owners, tiny.contacts, SnapshotConfig(), cuts=[T_SPLIT])
     for owner_id in tiny.owners["owner_id"]:
         rows = offline[offline["owner_id"] == owner_id].reset_index(drop=True)
@@ -201,7 +201,7 @@ def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
         body = client.get("/v1/owners/o0/recommendations").json()
         assert body["model_version"] == "heuristic" and len(body["recommendations"]) > 0
         ready = httpx.get(f"{base}/readyz").json()
-        assert ready["heuristic"] is True and "no champion" in ready["problem"]
+        assert ready["heuristic"] is True and "no model trained" in ready["problem"]
         assert client.get("/v1/model").json()["heuristic"] is True
 
 

@@ -133,7 +133,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An MLflow store with no champion (created once: creating one takes seconds)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("no-champion"))
-    assert load_served_model(settings).is_heuristic
+    assert load_served_model(settings, "tenant-a").is_heuristic
     return settings
 
 

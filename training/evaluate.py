@@ -16,7 +16,7 @@ from introrank.model.constants import CONTACT_ID, OWNER_ID
 from introrank.model.events import to_epoch_seconds
 from introrank.model.features import FEATURE_NAMES
 from introrank.model.ranker import IntroRanker
-from introrank.training.metrics import ndcg_at_k, ranking_report, reliability_curve
+from introrank.training.metrics import ndcg_at_k, ndcg_by_query, ranking_report, reliability_curve
 from introrank.training.snapshots import CUT, LABEL
 from introrank.training.train import TrainResult, query_ids
 
@@ -62,9 +62,10 @@ def evaluate(result: TrainResult, oracle: pd.DataFrame | None = None) -> pd.Data
     return table
 
 
-def champion_ndcg(champion: IntroRanker, test: pd.DataFrame) -> float:
-    """NDCG@10 of another model on exactly these test rows (the champion gate)."""
-    return ndcg_at_k(query_ids(test), test[LABEL].to_numpy(), champion.raw_score(test[list(FEATURE_NAMES)]))
+def ndcg_per_test_query(ranker: IntroRanker, test: pd.DataFrame) -> np.ndarray:
+    """NDCG@10 of ``ranker`` on each test query with a positive, in one fixed query order (the gate pairs them)."""
+    return ndcg_by_query(query_ids(test), test[LABEL].to_numpy(), ranker.raw_score(test[list(FEATURE_NAMES)])
+                         ).to_numpy()
 
 
 def format_table(table: pd.DataFrame) -> str:

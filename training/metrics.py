@@ -23,17 +23,23 @@ def _ranked(query: np.ndarray, label: np.ndarray, score: np.ndarray) -> pd.DataF
     return frame[frame["n_pos"] > 0]
 
 
-def ndcg_at_k(query: np.ndarray, label: np.ndarray, score: np.ndarray, k: int = 10) -> float:
-    """Mean NDCG@k over queries with a positive (binary gains)."""
+def ndcg_by_query(query: np.ndarray, label: np.ndarray, score: np.ndarray, k: int = 10) -> pd.Series:
+    """NDCG@k of each query with a positive (binary gains), indexed by query, in query order."""
     frame = _ranked(query, label, score)
     if frame.empty:
-        return float("nan")
+        return pd.Series(dtype=float)
     top = frame[frame["rank"] <= k]
     dcg = (top["y"] / np.log2(top["rank"] + 1)).groupby(top["q"]).sum()
     n_pos = frame.groupby("q")["n_pos"].first()
     discounts = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     ideal = discounts[np.minimum(n_pos.to_numpy(), k).astype(int) - 1]
-    return float((dcg.reindex(n_pos.index, fill_value=0.0) / ideal).mean())
+    return dcg.reindex(n_pos.index, fill_value=0.0) / ideal
+
+
+def ndcg_at_k(query: np.ndarray, label: np.ndarray, score: np.ndarray, k: int = 10) -> float:
+    """Mean NDCG@k over queries with a positive (binary gains)."""
+    per_query = ndcg_by_query(query, label, score, k)
+    return float(per_query.mean()) if len(per_query) else float("nan")
 
 
 def recall_at_k(query: np.ndarray, label: np.ndarray, score: np.ndarray, k: int = 10) -> float:

@@ -19,4 +19,5 @@ from introrank.training.snapshots import SnapshotConfig
 
 def retrain(engine: Engine, settings: Settings, tenant: str, config: SnapshotConfig = SnapshotConfig(),
             console: Console | None = None) -> TrainingOutcome:
-    return run_training(load_dataset(engine, tenant), settings, config, console=console)
+    return run_training(load_dataset(engine, tenant), settings, config, console=console, tenant=tenant,
+                        trained_on=[tenant])

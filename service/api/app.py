@@ -45,9 +45,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         checkpointer.start()
     holder = ModelHolder(settings)
     try:
-        holder.reload()
         app.state.model_holder = holder
-        app.state.metrics.set_model(holder.current.version)
+        app.state.metrics.set_model(holder.base().version)
         holder.start_polling(settings.model_poll_seconds)
         _freeze_startup_heap()
         yield

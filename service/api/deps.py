@@ -30,11 +30,6 @@ async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.model_holder
 
 
-async def get_served_model(request: Request) -> ServedModel:
-    """The model snapshot for this whole request (a reload cannot change it mid-way)."""
-    return request.app.state.model_holder.current
-
-
 async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
@@ -42,7 +37,6 @@ async def get_metrics(request: Request) -> ServiceMetrics:
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
-ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
@@ -72,3 +66,14 @@ async def get_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(get_admin)]
+
+
+def get_served_model(request: Request, principal: PrincipalDep) -> ServedModel:
+    """The caller tenant's model for this whole request (a swap cannot change it mid-way).
+
+    A plain ``def``: the first request of a tenant loads its model from the registry.
+    """
+    return request.app.state.model_holder.for_tenant(principal.tenant)
+
+
+ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]

@@ -362,7 +362,7 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
                                       .order_by(Owner.owner_id)).scalars())
     if hook is None:
         raise NoWebhookError()
-    served = served if served is not None else load_served_model(settings)
+    served = served if served is not None else load_served_model(settings, tenant)
     size = k if k is not None else hook.k
     report = PushReport(tenant_id, tenant, served.version, size)
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client:

@@ -28,3 +28,20 @@ def load_dataset(engine: Engine, tenant: str) -> Dataset:
     events = _frame(engine, [Event.event_id, Event.owner_id, Event.contact_id, Event.occurred_at, Event.type,
                              Event.direction, Event.useful], Event.tenant_id == tenant_id)
     return Dataset(owners, contacts, events)
+
+
+def load_tenants_dataset(engine: Engine, tenants: list[str]) -> Dataset:
+    """Several tenants' data as one network (a base model's training data).
+
+    Owner ids are scoped by tenant, so with more than one tenant each becomes
+    ``<tenant>/<owner_id>`` and two tenants' owners never merge.
+    """
+    if len(tenants) == 1:
+        return load_dataset(engine, tenants[0])
+    parts = []
+    for tenant in tenants:
+        data = load_dataset(engine, tenant)
+        parts.append([frame.assign(owner_id=tenant + "/" + frame["owner_id"].astype(str))
+                      for frame in (data.owners, data.contacts, data.events)])
+    owners, contacts, events = (pd.concat(frames, ignore_index=True) for frames in zip(*parts, strict=True))
+    return Dataset(owners, contacts, events)

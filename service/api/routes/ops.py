@@ -43,8 +43,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(engine: EngineDep, served: ServedModelDep, response: Response) -> dict[str, object]:
-    """Ready when the database answers; says whether a model or the heuristic serves."""
+def readyz(engine: EngineDep, holder: HolderDep, response: Response) -> dict[str, object]:
+    """Ready when the database answers; says what serves tenants without a model of their own
+    (the base model or the heuristic) and how many model loads failed."""
+    served = holder.base()
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -53,7 +55,9 @@ def readyz(engine: EngineDep, served: ServedModelDep, response: Response) -> dic
         database = f"unavailable ({type(exc).__name__})"
         response.status_code = 503
     return {"status": "ready" if database == "ok" else "not ready", "database": database,
-            "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem}
+            "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem,
+            "failed_model_loads": holder.failed_loads,
+            "last_load_problem": holder.last_problem}
 
 
 @router.get("/metrics")
@@ -69,8 +73,7 @@ def get_model(principal: PrincipalDep, served: ServedModelDep) -> ModelPublic:
 @router.post("/v1/admin/reload", response_model=ModelPublic)
 async def reload_model(principal: AdminDep, holder: HolderDep, metrics: MetricsDep) -> ModelPublic:
     """Load the current champion and swap it in; requests in flight keep their model."""
-    fresh = await run_in_threadpool(holder.reload)
-    metrics.set_model(fresh.version)
+    fresh = await run_in_threadpool(holder.reload, principal.tenant)
     return model_public(fresh)
 
 
@@ -93,10 +96,10 @@ def start_retrain(principal: AdminDep, request: Request, engine: EngineDep, hold
     def work() -> dict[str, Any]:
         outcome = retrain(engine, settings, principal.tenant)
         if outcome.decision is not None and outcome.decision.promoted:
-            metrics.set_model(holder.reload().version)
-        decision = outcome.decision.__dict__ if outcome.decision else {}
-        return {"decision": decision, "test_cuts": outcome.result.split.describe()["test_cuts"],
-                "ndcg_at_10": float(outcome.table.loc["model", "ndcg_at_10"]), "run_id": outcome.run_id}
+            holder.reload(principal.tenant)
+        summary = outcome.to_dict()
+        return {"decision": summary.get("decision", {}), "test_cuts": summary["split"]["test_cuts"],
+                "ndcg_at_10": summary["metrics"]["model"]["ndcg_at_10"], "run_id": outcome.run_id}
 
     return _job_public(request.app.state.jobs.submit("retrain", work))
 
