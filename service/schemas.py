@@ -5,6 +5,7 @@ The field names are the CRM-facing interface (SPEC): keep them.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any, Literal
 
@@ -219,12 +220,17 @@ class JobPublic(BaseModel):
 # --- webhooks ---
 
 MAX_URL_LENGTH = 2048  # the width of webhooks.url
+WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
 class WebhookUpsert(Strict):
-    url: AnyHttpUrl = Field(description="http(s) URL that receives one signed POST per changed list")
-    secret: str = Field(min_length=16, max_length=512,
-                        description="Shared secret for the HMAC-SHA256 signature; stored as given, never returned")
+    url: AnyHttpUrl = Field(description="https URL (http only where the operator allows it) with a public "
+                            "address, receiving one signed POST per changed list")
+    secret: str | None = Field(
+        default=None, max_length=200,
+        description="Standard Webhooks signing secret, 'whsec_' + base64 of 24 to 64 random bytes; never returned. "
+        "Leave it out to have one generated (returned once, in this response); an existing webhook on the same "
+        "URL keeps its secret")
     k: int = Field(default=DEFAULT_K, ge=1, le=100, description="Contacts per pushed list")
 
     @field_validator("url")
@@ -234,12 +240,31 @@ class WebhookUpsert(Strict):
             raise ValueError(f"url longer than {MAX_URL_LENGTH} characters")
         return url
 
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, secret: str | None) -> str | None:
+        """The spec's format, so the receiver's Standard Webhooks tooling takes the same string."""
+        if secret is None:
+            return None
+        try:
+            key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+        except ValueError:
+            key = b""
+        if not secret.startswith(WEBHOOK_SECRET_PREFIX) or not 24 <= len(key) <= 64:
+            raise ValueError("secret must be 'whsec_' followed by the base64 of 24 to 64 random bytes")
+        return secret
+
 
 class WebhookPublic(BaseModel):
     url: str
     k: int
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str | None = Field(default=None, description="The generated signing secret, shown this once; "
+                               "null when the request brought its own (or kept the current one)")
 
 
 class DeliveryPublic(BaseModel):

@@ -7,11 +7,12 @@ store) live under the data directory so one folder holds a whole installation.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +41,16 @@ class Settings(BaseSettings):
     max_running_jobs: int = Field(default=1, ge=1, description="Retrain jobs running at once, over all tenants.")
     job_stale_seconds: float = Field(default=120.0, gt=0, description="A running job whose worker has not "
                                      "reported for this long is marked failed.")
+    webhook_allow_http: bool = Field(default=False, description="Accept http:// webhook URLs (on-premises "
+                                     "receivers without TLS); https only when false.")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs (JSON list) webhook targets may resolve to although not public, "
+        'e.g. ["10.20.0.0/16"] for an on-premises CRM; empty = public addresses only.')
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _cidrs(cls, networks: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(n.strip(), strict=False)) for n in networks]
 
     @property
     def resolved_database_url(self) -> str:

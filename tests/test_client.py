@@ -17,7 +17,6 @@ import pytest
 from servicekit import live_server
 
 from introrank.server import create_app
-from introrank.service.integrations import client as client_module
 from introrank.service.integrations.client import (
     AuthenticationError,
     IntrorankClient,
@@ -27,7 +26,7 @@ from introrank.service.integrations.client import (
     ServerError,
     ValidationError,
 )
-from introrank.service.schemas import ContactUpsert, EventIn, OwnerUpsert
+from introrank.service.schemas import ContactUpsert, EventIn, OwnerUpsert, WebhookPublic
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
 
@@ -36,6 +35,7 @@ N_CONTACTS = 30
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TYPES = ("touch", "message", "meeting", "give", "ask", "intro", "referral")
 README = Path(__file__).resolve().parents[1] / "README.md"
+PUBLIC_HOOK = "https://93.184.215.14/hook"  # a public address literal: registration resolves no name, sends nothing
 
 # The README's "CRM integration" example, run as is by test_readme_example.
 CRM_EXAMPLE = """\
@@ -226,13 +226,18 @@ def test_webhook_lifecycle(api):
         with pytest.raises(NotFoundError):
             ir.webhook()
         with pytest.raises(AuthenticationError):
-            ir.put_webhook("https://crm.example/hook", "s" * 16)
+            ir.put_webhook(PUBLIC_HOOK)
         with pytest.raises(ValidationError) as caught:
-            admin.put_webhook("not a url", "s" * 16)
+            admin.put_webhook("not a url")
         assert caught.value.detail[0]["loc"] == ["body", "url"]
-        hook = admin.put_webhook("https://crm.example/hook", "s" * 16, k=5)
-        assert (hook.url, hook.k) == ("https://crm.example/hook", 5)
-        assert ir.webhook() == hook and ir.webhook_deliveries() == []
+        with pytest.raises(ValidationError) as caught:
+            admin.put_webhook("https://127.0.0.1/hook")  # not a public address
+        assert caught.value.detail[0]["loc"] == ["body", "url"]
+        hook = admin.put_webhook(PUBLIC_HOOK, k=5)  # no secret: one is generated, returned this once
+        assert (hook.url, hook.k) == (PUBLIC_HOOK, 5) and hook.secret and hook.secret.startswith("whsec_")
+        assert ir.webhook() == WebhookPublic(**hook.model_dump(exclude={"secret"}))
+        assert ir.webhook_deliveries() == []
+        assert admin.put_webhook(PUBLIC_HOOK, k=3).secret is None  # same URL, no secret: the current one stays
         admin.delete_webhook()
         with pytest.raises(NotFoundError):
             ir.webhook()
@@ -313,11 +318,10 @@ def test_503_twice_then_success(scripted):
     assert server.seen == 3
 
 
-def test_retry_after_is_honoured_and_capped(scripted, monkeypatch):
+def test_retry_after_is_honoured_and_capped(scripted):
     server = scripted((429, {"Retry-After": "0"}), (503, {"Retry-After": "3600"}))
-    monkeypatch.setattr(client_module, "MAX_RETRY_WAIT", 0.05)
     started = time.monotonic()
-    with IntrorankClient(server.url, "k", backoff=10.0) as ir:  # backoff unused: the server says when
+    with IntrorankClient(server.url, "k", backoff=10.0, max_wait=0.05) as ir:  # the server says when
         ir.health()
     assert server.seen == 3 and time.monotonic() - started < 2
 

@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("introrank.training", 3, "training"),
     ("introrank.service.serving", 3, "serving"),
     ("introrank.service.integrations.webhooks", 4, "integrations"),
+    ("introrank.service.integrations.webhook_delivery", 4, "integrations"),
+    ("introrank.service.integrations.webhook_targets", 4, "integrations"),
     ("introrank.service.api", 5, "api"),
     ("introrank.service.integrations.client", 5, "client"),
     ("introrank", 6, "top"),

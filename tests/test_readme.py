@@ -28,7 +28,7 @@ def test_readme_has_the_three_integration_examples():
     blocks = python_blocks()
     assert any("IntrorankClient" in b for b in blocks)
     assert any("/v1/score" in b for b in blocks)
-    assert any("hmac" in b for b in blocks)
+    assert any("from standardwebhooks import Webhook" in b and ".verify(" in b for b in blocks)
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))

@@ -1,15 +1,16 @@
-"""Signed webhooks against a real local HTTP receiver: signature, retries, dedupe, status, isolation.
+"""Signed webhooks against a real local HTTP receiver: signature, retries, dedupe, status, isolation, targets.
 
 The receiver is a ``ThreadingHTTPServer`` on 127.0.0.1 that records every request
 and can be told to answer the next requests with given statuses (or to hang past
-the client's timeout). No champion is registered, so the heuristic ranker serves:
-fast, and deterministic between two pushes a moment apart.
+the client's timeout, drip its answer, or send a huge body). Being on loopback over
+http, it is reachable only with the on-premises settings (``LOCAL_OK``), which the
+tests set explicitly; the strict defaults refuse it. No champion is registered, so
+the heuristic ranker serves: fast, and deterministic between two pushes a moment apart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import json
 import logging
 import threading
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,29 +29,29 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from servicekit import _free_port, live_server, load_through_api
 from sqlalchemy import Engine, select
+from standardwebhooks import Webhook as StandardWebhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from typer.testing import CliRunner
 
 from introrank.model.dataset import Dataset
 from introrank.server import create_app
 from introrank.service import settings as settings_module
 from introrank.service.api.observability import JsonFormatter
-from introrank.service.integrations.webhooks import (
-    Webhook,
-    compute_digest_id,
-    push_recommendations,
-    sign,
-    verify_signature,
-)
+from introrank.service.integrations.webhook_delivery import GuardedTransport, signature_headers, signer_for
+from introrank.service.integrations.webhook_targets import TargetPolicy, TargetRefused, is_public
+from introrank.service.integrations.webhooks import compute_digest_id, push_recommendations
 from introrank.service.schemas import RecommendationItem
 from introrank.service.serving.model_holder import load_served_model
 from introrank.service.settings import Settings
 from introrank.service.store.engine import dispose_engines, get_engine
 from introrank.service.store.keys import create_api_key
-from introrank.service.store.tables import Base, Tenant
+from introrank.service.store.tables import Base, Tenant, Webhook
 from introrank.training.datasets import load_csv_dir
 from introrank.training.simulate import simulate_network, write_network
 
-SECRET = "whsec-test-0123456789abcdef"
+SECRET = "whsec_" + base64.b64encode(b"introrank-webhook-test-key-32by").decode()
+ROTATED = "whsec_" + base64.b64encode(b"introrank-rotated-test-key-32by").decode()
+LOCAL_OK = {"webhook_allow_http": True, "webhook_allowed_networks": ["127.0.0.1/32"]}  # the receiver's address
 PAYLOAD_KEYS = {"digest_id", "tenant", "owner_id", "generated_at", "model_version", "goal", "recommendations"}
 OUR_TABLES = {"webhooks", "webhook_deliveries"}
 
@@ -92,15 +94,24 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 answer = state.plan.pop(0) if state.plan else state.default
                 state.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body, answer))
-            if answer == "hang":
-                time.sleep(state.hang_seconds)
-                answer = 200
             try:
-                self.send_response(int(answer))
-                self.send_header("Content-Length", "2")
+                if answer == "drip":  # a status line one byte at a time: each read is quick, the whole is not
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return
+                if answer == "hang":
+                    time.sleep(state.hang_seconds)
+                    answer = 200
+                size = 64 * 1024 * 1024 if answer == "big" else 2
+                self.send_response(200 if answer == "big" else int(answer))
+                self.send_header("Content-Length", str(size))
                 self.end_headers()
-                self.wfile.write(b"ok")
-            except OSError:  # the client gave up (timeout)
+                for _ in range(size // 65536):  # "big": far more than anyone should read
+                    self.wfile.write(b"x" * 65536)
+                self.wfile.write(b"ok"[: size % 65536])
+            except OSError:  # the client gave up (timeout, or stopped reading)
                 pass
 
         def log_message(self, *args: object) -> None:
@@ -131,10 +142,17 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 @pytest.fixture(scope="session")
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """An MLflow store with no champion (created once: creating one takes seconds)."""
+    """An MLflow store with no champion (created once: creating one takes seconds); the strict target rule."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("no-champion"))
     assert load_served_model(settings, "tenant-a").is_heuristic
+    assert not settings.webhook_allow_http and settings.webhook_allowed_networks == []
     return settings
+
+
+@pytest.fixture(scope="session")
+def local_ok(empty_store: Settings) -> Settings:
+    """The same store, with the on-premises settings that let the pusher reach the local receiver."""
+    return empty_store.model_copy(update=LOCAL_OK)
 
 
 @dataclass
@@ -178,8 +196,8 @@ def running(engine: Engine, settings: Settings) -> Iterator[Env]:
 
 
 @pytest.fixture
-def env(engine: Engine, empty_store: Settings) -> Iterator[Env]:
-    with running(engine, empty_store) as env:
+def env(engine: Engine, local_ok: Settings) -> Iterator[Env]:
+    with running(engine, local_ok) as env:
         yield env
 
 
@@ -197,14 +215,21 @@ def _by_owner(report) -> dict:  # noqa: ANN001
 
 # --- tests ------------------------------------------------------------------------------
 
-def test_signature_and_digest_helpers() -> None:
-    body, ts = b'{"a":1}', "1700000000"
-    expected = "sha256=" + hmac.new(SECRET.encode(), b"1700000000.{\"a\":1}", hashlib.sha256).hexdigest()
-    assert sign(SECRET, ts, body) == expected
-    assert verify_signature(SECRET, ts, body, expected, now=1700000100)
-    assert not verify_signature(SECRET, ts, body, expected, now=1700000000 + 301)  # a replay, too late
-    assert not verify_signature("another-secret-0123456789", ts, body, expected, now=1700000000)
-    assert not verify_signature(SECRET, "not-a-number", body, expected)
+def test_signature_is_standard_webhooks_and_digest_helpers() -> None:
+    body, sent = '{"a":1,"name":"Zoë"}'.encode(), datetime.now(UTC)
+    headers = signature_headers(signer_for(SECRET), "digest-1", body, sent)
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert headers["webhook-id"] == "digest-1" and headers["webhook-signature"].startswith("v1,")
+    assert StandardWebhook(SECRET).verify(body, headers) == {"a": 1, "name": "Zoë"}  # the receiver's tooling
+    for tampered, with_headers in ((body + b" ", headers), (body, {**headers, "webhook-id": "digest-2"}),
+                                   (body, signature_headers(signer_for(ROTATED), "digest-1", body, sent))):
+        with pytest.raises(WebhookVerificationError):
+            StandardWebhook(SECRET).verify(tampered, with_headers)
+    stale = signature_headers(signer_for(SECRET), "digest-1", body, sent - timedelta(minutes=6))
+    with pytest.raises(WebhookVerificationError):  # a replay, too late
+        StandardWebhook(SECRET).verify(body, stale)
+    legacy = "a-secret-stored-before-the-spec"  # signs with its raw bytes, verifiable as such
+    StandardWebhook(legacy.encode()).verify(body, signature_headers(signer_for(legacy), "d", body))
     ranked = [("c1", 0.12341), ("c2", 0.05)]
     same = compute_digest_id("t", "o", [("c1", 0.12344), ("c2", 0.05)], "3")
     assert compute_digest_id("t", "o", ranked, "3") == same  # equal once rounded
@@ -231,12 +256,16 @@ def test_registration_auth_validation_and_isolation(env: Env, receiver: Receiver
     assert env.a.put("/v1/webhooks", json=body).status_code == 403  # changing where data goes: admin only
     assert httpx.get(str(env.a.base_url.join("/v1/webhooks"))).status_code == 401
     created = env.register(receiver.url, k=7)
-    assert set(created) == {"url", "k", "created_at", "updated_at"} and created["k"] == 7
+    assert set(created) == {"url", "k", "created_at", "updated_at", "secret"} and created["k"] == 7
+    assert created["secret"] is None  # it brought its own: nothing to hand back
     shown = env.a.get("/v1/webhooks")
     assert shown.status_code == 200 and shown.json()["url"] == receiver.url
     assert SECRET not in shown.text and "secret" not in shown.json()
 
+    not_base64, too_short = "whsec_" + "!" * 40, "whsec_" + base64.b64encode(b"x" * 23).decode()
     for bad in ({**body, "url": "ftp://example.com/x"}, {**body, "url": "not a url"}, {**body, "secret": "short"},
+                {**body, "secret": not_base64}, {**body, "secret": too_short},
+                {**body, "secret": "0123456789abcdef0123456789abcdef"},  # no whsec_ prefix
                 {**body, "k": 0}, {**body, "k": 101}, {**body, "extra": 1},
                 {**body, "url": "http://example.com/" + "x" * 2048}):
         assert env.a_admin.put("/v1/webhooks", json=bad).status_code == 422, bad
@@ -247,13 +276,23 @@ def test_registration_auth_validation_and_isolation(env: Env, receiver: Receiver
     assert env.b_admin.delete("/v1/webhooks").status_code == 404
     assert env.deliveries(env.b) == []
 
-    rotated = env.register(receiver.url, k=3, secret="rotated-secret-0123456789")  # same URL: same webhook
+    rotated = env.register(receiver.url, k=3, secret=ROTATED)  # same URL: same webhook
     assert rotated["created_at"] == created["created_at"] and rotated["updated_at"] > created["updated_at"]
-    with env.engine.connect() as conn:
-        row = conn.execute(select(Webhook.secret, Webhook.k).where(Webhook.tenant_id == env.tenant_a)).one()
-    assert (row.secret, row.k) == ("rotated-secret-0123456789", 3)  # the shared secret, stored as given
-    moved = env.register(receiver.url + "/v2")  # another URL: another receiver, a new webhook (fresh history)
+
+    def stored() -> tuple[str, int]:
+        with env.engine.connect() as conn:
+            row = conn.execute(select(Webhook.secret, Webhook.k).where(Webhook.tenant_id == env.tenant_a)).one()
+        return row.secret, row.k
+
+    assert stored() == (ROTATED, 3)  # the signing secret, stored as given
+    kept = env.a_admin.put("/v1/webhooks", json={"url": receiver.url, "k": 4}).json()  # no secret: keep it
+    assert kept["secret"] is None and stored() == (ROTATED, 4)
+    moved = env.a_admin.put("/v1/webhooks", json={"url": receiver.url + "/v2"})  # another URL, no secret
+    assert moved.status_code == 200, moved.text
+    moved = moved.json()  # another receiver: a new webhook (fresh history) with a generated secret, shown once
     assert moved["created_at"] > created["created_at"] and moved["url"] == receiver.url + "/v2"
+    assert moved["secret"].startswith("whsec_") and len(base64.b64decode(moved["secret"][6:])) == 32
+    assert stored()[0] == moved["secret"] and moved["secret"] not in env.a.get("/v1/webhooks").text
 
     assert env.a.delete("/v1/webhooks").status_code == 403
     assert env.a_admin.delete("/v1/webhooks").json() == {"deleted": True}
@@ -286,15 +325,14 @@ def test_push_is_signed_and_each_distinct_list_is_sent_once(env: Env, receiver: 
     assert [r.payload["owner_id"] for r in receiver.requests] == owners
 
     for request in receiver.requests:
-        timestamp = request.headers["x-introrank-timestamp"]
-        signature = request.headers["x-introrank-signature"]
-        assert abs(int(timestamp) - time.time()) < 60
-        assert verify_signature(SECRET, timestamp, request.body, signature)
-        assert not verify_signature("wrong-secret-0123456789", timestamp, request.body, signature)
-        assert not verify_signature(SECRET, timestamp, request.body + b" ", signature)
+        assert abs(int(request.headers["webhook-timestamp"]) - time.time()) < 60
+        assert StandardWebhook(SECRET).verify(request.body, request.headers) == request.payload
+        for wrong_secret, body in ((ROTATED, request.body), (SECRET, request.body + b" ")):
+            with pytest.raises(WebhookVerificationError):
+                StandardWebhook(wrong_secret).verify(body, request.headers)
         payload = request.payload
         assert set(payload) == PAYLOAD_KEYS and payload["tenant"] == "tenant-a"
-        assert request.headers["x-introrank-digest"] == payload["digest_id"]
+        assert request.headers["webhook-id"] == payload["digest_id"]  # the idempotency key, in both places
         items = payload["recommendations"]
         assert 0 < len(items) <= 5 and [it["rank"] for it in items] == list(range(1, len(items) + 1))
         assert all(set(it) == set(RecommendationItem.model_fields) for it in items)
@@ -374,7 +412,7 @@ def test_a_400_is_not_retried_and_is_tried_again_next_push(loaded: Env, receiver
     assert waits == [] and len(receiver.requests) == 3 and report.failed == 3
     assert {(o.outcome, o.attempts, o.last_status_code) for o in report.owners} == {("failed", 1, 400)}
     rows = loaded.deliveries(status="failed")
-    assert len(rows) == 3 and all(r["last_error"] == "HTTP 400" and r["delivered_at"] is None for r in rows)
+    assert len(rows) == 3 and all(r["last_error"] == "http 400" and r["delivered_at"] is None for r in rows)
     assert loaded.deliveries(status="delivered") == []
 
     receiver.default = 200  # fixed on their side: the failed digests go out on the next push
@@ -392,6 +430,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
     assert (pushes["o0"].outcome, pushes["o0"].attempts) == ("delivered", 3) and report.delivered == 3
     assert [r.answered for r in receiver.requests[:3]] == [429, "hang", 200]
     assert time.monotonic() - started < 10
+    assert [r["last_error"] for r in loaded.deliveries(owner_id="o0")] == [None]
 
     receiver.default = 503  # a new receiver URL: every list is due again, and every try fails
     loaded.register(receiver.url + "/down")
@@ -401,13 +440,13 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
     assert {(o.attempts, o.last_status_code) for o in down.owners} == {(4, 503)}
     rows = loaded.deliveries()
     assert len(rows) == 3
-    assert {(r["status"], r["attempts"], r["last_error"]) for r in rows} == {("failed", 4, "HTTP 503")}
+    assert {(r["status"], r["attempts"], r["last_error"]) for r in rows} == {("failed", 4, "http 503")}
 
     loaded.register(f"http://127.0.0.1:{_free_port()}/nobody-listens")
     refused = loaded.push(attempts=2)
     assert refused.failed == 3
     rows = loaded.deliveries()
-    assert all(r["last_status_code"] is None and r["last_error"].startswith("connection error") for r in rows)
+    assert {(r["last_status_code"], r["last_error"], r["attempts"]) for r in rows} == {(None, "connection failed", 2)}
 
 
 def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp_path: Path,
@@ -417,9 +456,12 @@ def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("INTRORANK_DATA_DIR", str(empty_store.data_dir))
     monkeypatch.setenv("INTRORANK_DATABASE_URL", url)
+    monkeypatch.setenv("INTRORANK_WEBHOOK_ALLOW_HTTP", "true")
+    monkeypatch.setenv("INTRORANK_WEBHOOK_ALLOWED_NETWORKS", json.dumps(LOCAL_OK["webhook_allowed_networks"]))
     settings_module.get_settings.cache_clear()
     try:
-        with running(get_engine(settings_module.get_settings()), empty_store) as env:
+        assert settings_module.get_settings().webhook_allowed_networks == ["127.0.0.1/32"]
+        with running(get_engine(settings_module.get_settings()), empty_store.model_copy(update=LOCAL_OK)) as env:
             load_through_api(env.a, small)
             env.register(receiver.url)
             runner = CliRunner()
@@ -438,3 +480,79 @@ def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp
     finally:
         settings_module.get_settings.cache_clear()
         dispose_engines()
+
+
+# --- targets: public addresses only, checked at registration and at connect time -------------
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
+                                     "100.64.0.1", "224.0.0.1", "240.0.0.1", "0.0.0.0", "::1", "::", "fe80::1",
+                                     "fc00::1", "ff02::1", "::ffff:127.0.0.1", "2002:a00:1::1", "64:ff9b::a00:1"])
+def test_special_addresses_are_not_public(address: str) -> None:
+    import ipaddress
+
+    assert not is_public(ipaddress.ip_address(address))
+
+
+def test_public_addresses_are_public() -> None:
+    import ipaddress
+
+    assert all(is_public(ipaddress.ip_address(a)) for a in ("93.184.215.14", "2606:4700:4700::1111"))
+
+
+def test_private_targets_are_refused_at_registration(engine: Engine, empty_store: Settings,
+                                                     receiver: Receiver) -> None:
+    with running(engine, empty_store) as env:  # the defaults: https to public addresses only
+        port = receiver.url.split(":")[2].split("/")[0]
+        for url in ("https://127.0.0.1/hook", "https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/",
+                    "https://[::1]/hook", "https://localhost/hook", "https://100.64.0.1/", "https://[fe80::1]/",
+                    f"https://127.0.0.1:{port}/hook", "https://0.0.0.0/", "https://[::ffff:10.0.0.1]/",
+                    "https://nonexistent.invalid/hook", receiver.url, "http://93.184.215.14/hook"):
+            response = env.a_admin.put("/v1/webhooks", json={"url": url, "secret": SECRET})
+            assert response.status_code == 422, (url, response.text)
+            detail = response.json()["detail"]
+            assert [d["loc"] for d in detail] == [["body", "url"]], url
+            assert "127.0.0.1" not in detail[0]["msg"] and "10.0.0.1" not in detail[0]["msg"]
+        assert "https" in env.a_admin.put("/v1/webhooks", json={"url": "http://93.184.215.14/"}).text
+        assert env.a.get("/v1/webhooks").status_code == 404  # nothing was stored
+        assert env.a_admin.put("/v1/webhooks", json={"url": "https://93.184.215.14/hook"}).status_code == 200
+
+
+def test_the_allow_list_lets_the_local_receiver_in_and_nothing_else(engine: Engine, local_ok: Settings,
+                                                                    receiver: Receiver, small: Dataset) -> None:
+    with running(engine, local_ok) as env:
+        for url in ("http://10.0.0.1/", "http://[::1]/hook", "http://169.254.169.254/"):  # not in 127.0.0.1/32
+            assert env.a_admin.put("/v1/webhooks", json={"url": url}).status_code == 422, url
+        load_through_api(env.a, small)
+        env.register(receiver.url)
+        assert env.push().delivered == 3 and len(receiver.requests) == 3
+
+
+def test_connect_time_check_refuses_what_registration_let_through(loaded: Env, receiver: Receiver,
+                                                                  empty_store: Settings) -> None:
+    """Registered while allowed; the pusher runs without the allow-list (as after a DNS answer changed):
+    the connection is refused before a byte is sent, once, with a coarse error."""
+    waits: list[float] = []
+    report = push_recommendations(loaded.engine, empty_store, loaded.tenant_a, sleep=waits.append)
+    assert report.failed == 3 and receiver.requests == [] and waits == []
+    assert {(r["attempts"], r["last_status_code"], r["last_error"]) for r in loaded.deliveries()} == \
+        {(1, None, "target refused")}
+
+    guarded = httpx.Client(transport=GuardedTransport(TargetPolicy(allow_http=True)))
+    with guarded, pytest.raises(TargetRefused):  # a name resolving to loopback, checked on connect
+        guarded.get(f"http://localhost:{receiver.url.split(':')[2]}")
+    assert receiver.requests == []
+
+
+def test_each_attempt_has_a_total_deadline_and_bodies_are_not_read(loaded: Env, receiver: Receiver) -> None:
+    receiver.plan = ["drip"]  # ~4 s of status line, one byte per 0.1 s: no single read ever times out
+    started = time.monotonic()
+    dripped = loaded.push(timeout=0.5, attempts=1, k=3)
+    assert time.monotonic() - started < 3
+    pushes = _by_owner(dripped)
+    assert (pushes["o0"].outcome, pushes["o0"].last_status_code) == ("failed", None)
+    assert loaded.deliveries(owner_id="o0")[0]["last_error"] == "timeout"
+
+    receiver.default = "big"  # 200 with a 64 MiB body: delivered without reading it
+    loaded.register(receiver.url + "/big")
+    started = time.monotonic()
+    assert loaded.push(timeout=5.0).delivered == 3 and time.monotonic() - started < 5

@@ -11,8 +11,6 @@ are, so the server (not a possibly older client) is the one judge of validity.
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 import pydantic_core
+import tenacity
 
 from introrank.model.constants import DEFAULT_K
 from introrank.service.schemas import (
@@ -45,6 +44,7 @@ from introrank.service.schemas import (
     RecommendationsPublic,
     ScoreEvent,
     ScoreOwner,
+    WebhookCreated,
     WebhookPublic,
 )
 
@@ -131,19 +131,36 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+class _RetryAfterOr(tenacity.wait.wait_base):
+    """The server's ``Retry-After`` when a 429/503 carries one, else ``fallback``; capped at ``cap``."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base, cap: float) -> None:
+        self.fallback, self.cap = fallback, cap
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            asked = _retry_after(outcome.result().headers.get("Retry-After"))
+            if asked is not None:
+                return min(max(asked, 0.0), self.cap)
+        return min(self.fallback(state), self.cap)
+
+
 class IntrorankClient:
     """``with IntrorankClient(url, key) as ir: ir.recommendations("u42")``.
 
     ``retries`` extra attempts after a 429, a 503 or a transport error, waiting
     ``backoff * 2**attempt`` seconds (with jitter, so many workers do not return
-    together) or the server's ``Retry-After``. ``transport`` is handed to httpx.
-    Errors raise an ``IntrorankError`` subclass; a transport error that outlives
-    the retries propagates as the ``httpx.TransportError`` it is.
+    together) or the server's ``Retry-After``, never longer than ``max_wait``.
+    ``transport`` is handed to httpx. Errors raise an ``IntrorankError`` subclass; a
+    transport error that outlives the retries propagates as the ``httpx.TransportError``
+    it is.
     """
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 10.0, retries: int = 3,
-                 backoff: float = 0.2, transport: httpx.BaseTransport | None = None) -> None:
-        self.retries, self.backoff = retries, backoff
+                 backoff: float = 0.2, max_wait: float = MAX_RETRY_WAIT,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.retries, self.backoff, self.max_wait = retries, backoff, max_wait
         self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport,
                                   headers={"Authorization": f"Bearer {api_key}",
                                            "User-Agent": "introrank-client/0.1.0"})
@@ -158,11 +175,18 @@ class IntrorankClient:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        asked = _retry_after(retry_after)
-        if asked is not None:
-            return min(max(asked, 0.0), MAX_RETRY_WAIT)
-        return min(self.backoff * 2**attempt * random.uniform(0.5, 1.0), MAX_RETRY_WAIT)
+    def _retrying(self, attempts: int, retryable: tuple[type[Exception], ...]) -> tenacity.Retrying:
+        # backoff * 2**n * uniform(0.5, 1): half of it fixed, half drawn at random
+        half = self.backoff / 2
+        jittered = tenacity.wait_exponential(multiplier=half) + tenacity.wait_random_exponential(multiplier=half)
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            retry=tenacity.retry_if_exception_type(retryable)
+            | tenacity.retry_if_result(lambda response: response.status_code in RETRY_STATUSES),
+            wait=_RetryAfterOr(jittered, self.max_wait),
+            # Out of tries: the last answer is the caller's (an error response or the exception).
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
 
     def _request(self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None,
                  idempotent: bool = True, retries: int | None = None) -> Any:
@@ -177,18 +201,8 @@ class IntrorankClient:
             headers["Content-Type"] = "application/json"
         retryable = _UNSENT + _MAYBE_SENT if idempotent else _UNSENT
         attempts = max(self.retries if retries is None else retries, 0) + 1
-        for attempt in range(attempts):
-            final = attempt == attempts - 1
-            try:
-                response = self._http.request(method, path, content=content, params=params, headers=headers)
-            except retryable:
-                if final:
-                    raise
-                time.sleep(self._wait(attempt, None))
-                continue
-            if response.status_code not in RETRY_STATUSES or final:
-                break
-            time.sleep(self._wait(attempt, response.headers.get("Retry-After")))
+        response: httpx.Response = self._retrying(attempts, retryable)(
+            self._http.request, method, path, content=content, params=params, headers=headers)
         if response.is_success:
             return response.json()
         raise _error(response, headers["X-Request-ID"])
@@ -311,10 +325,14 @@ class IntrorankClient:
 
     # Webhooks -----------------------------------------------------------------------------
 
-    def put_webhook(self, url: str, secret: str, k: int = DEFAULT_K) -> WebhookPublic:
-        """Admin: where the tenant's lists are pushed, signed with ``secret`` (never returned)."""
-        body = {"url": url, "secret": secret, "k": k}
-        return WebhookPublic.model_validate(self._request("PUT", "/v1/webhooks", body=body))
+    def put_webhook(self, url: str, secret: str | None = None, k: int = DEFAULT_K) -> WebhookCreated:
+        """Admin: where the tenant's lists are pushed, signed with a Standard Webhooks ``whsec_`` secret.
+
+        Without ``secret`` a new webhook gets a generated one, in the result's ``secret``
+        only this once: hand it to the receiver now.
+        """
+        body = {"url": url, "k": k} | ({"secret": secret} if secret is not None else {})
+        return WebhookCreated.model_validate(self._request("PUT", "/v1/webhooks", body=body))
 
     def webhook(self) -> WebhookPublic:
         """The tenant's webhook; ``NotFoundError`` when none is registered."""

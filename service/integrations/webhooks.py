@@ -1,6 +1,6 @@
 """Signed webhooks: push each owner's current top-k to the tenant's URL, each distinct list once.
 
-A tenant registers one webhook (``PUT /v1/webhooks``: a URL, a shared secret and a
+A tenant registers one webhook (``PUT /v1/webhooks``: a URL, a signing secret and a
 list length ``k``). :func:`push_recommendations` (the ``introrank push`` command, or
 any scheduler) then ranks every owner of the tenant with the served model and
 POSTs one JSON document per owner::
@@ -23,37 +23,36 @@ endpoint. A delivered list is logged like a served one, so ``POST /v1/feedback``
 accepts the ``recommendation_id`` values of a pushed payload and the pull
 endpoint discounts what was pushed.
 
-Signature
----------
-Each request carries::
+Signature (Standard Webhooks)
+-----------------------------
+Each request carries the three headers of the Standard Webhooks spec, made by the
+``standardwebhooks`` package::
 
-    X-Introrank-Timestamp: <unix seconds when this attempt was sent>
-    X-Introrank-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw_body)>
-    X-Introrank-Digest: <digest_id>
+    webhook-id: <digest_id>            the same on every retry of the same list
+    webhook-timestamp: <unix seconds when this attempt was sent>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + raw_body)>
 
-The secret is a *shared* secret: introrank stores it as given (it must have it to
-sign) and never returns it from the API. Verify over the raw request bytes, before
-parsing JSON, with a constant-time comparison, and reject stale timestamps so a
-captured request cannot be replayed later::
+The secret is a spec secret, ``whsec_`` + base64 of 24 to 64 random bytes: send
+your own in ``PUT /v1/webhooks``, or leave ``secret`` out and the response carries
+a freshly generated one, the only time it is shown (an existing webhook on the same
+URL keeps its secret when none is sent). A receiver verifies with the same package,
+over the raw bytes, before parsing JSON; it also rejects timestamps more than five
+minutes away, so a captured request cannot be replayed later::
 
-    import hashlib, hmac, time
+    from standardwebhooks import Webhook
+    payload = Webhook(secret).verify(raw_body, request_headers)  # raises WebhookVerificationError
 
-    def verify(secret: str, headers, raw_body: bytes, tolerance: int = 300) -> bool:
-        timestamp = headers["X-Introrank-Timestamp"]
-        if abs(time.time() - int(timestamp)) > tolerance:
-            return False  # too old (or from the future): a replay
-        mac = hmac.new(secret.encode(), timestamp.encode() + b"." + raw_body, hashlib.sha256)
-        return hmac.compare_digest("sha256=" + mac.hexdigest(), headers["X-Introrank-Signature"])
-
-Within the tolerance window, deduplicate on ``digest_id`` (a retry after a lost
-response re-sends the same digest with a fresh timestamp).
+Within the tolerance window, deduplicate on ``webhook-id`` (= ``digest_id``): a retry
+after a lost response re-sends the same id with a fresh timestamp.
 
 Delivery
 --------
-2xx is delivered. 5xx, 429, timeouts and connection errors are retried with
-exponential backoff (``base_delay * 2**n`` seconds after attempt ``n``, up to
+2xx is delivered. 5xx, 429, timeouts and connection failures are retried with
+exponential backoff (``base_delay * 2**n`` seconds after attempt ``n + 1``, up to
 ``attempts`` tries in all); any other status (4xx, an unfollowed 3xx) is a
-permanent failure for this push. Redirects are not followed.
+permanent failure for this push. Redirects are not followed. Targets must be public
+addresses over https unless settings allow more (``webhook_targets``), checked at
+registration and again on each connection (``webhook_delivery``).
 
 Logs carry ids and counts only: never a payload, a URL, a contact or a reason.
 """
@@ -61,13 +60,13 @@ Logs carry ids and counts only: never a payload, a URL, a contact or a reason.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 
 import httpx
 from sqlalchemy import (
@@ -82,6 +81,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from introrank.model.rerank import RerankPolicy
 from introrank.service.errors import NotFoundError
+from introrank.service.integrations.webhook_delivery import DeliveryResult, GuardedTransport, deliver, generate_secret
+from introrank.service.integrations.webhook_targets import TargetPolicy
 from introrank.service.serving.model_holder import ServedModel, load_served_model
 from introrank.service.serving.public import to_public
 from introrank.service.serving.recommend import RecommendationList, log_served, recommend
@@ -92,11 +93,8 @@ from introrank.service.store.tables import DELIVERIES, WEBHOOKS, Owner, Tenant, 
 
 log = logging.getLogger("introrank.webhooks")
 
-SIGNATURE_HEADER = "X-Introrank-Signature"
-TIMESTAMP_HEADER = "X-Introrank-Timestamp"
-DIGEST_HEADER = "X-Introrank-Digest"
 DIGEST_PRECISION = 3  # decimals of each probability that enter the digest
-DEFAULT_TIMEOUT = 5.0  # seconds per HTTP attempt
+DEFAULT_TIMEOUT = 5.0  # seconds per HTTP attempt, all of it (resolve, connect, TLS, send, status line)
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BASE_DELAY = 0.5  # seconds; waits 0.5, 1, 2 between the 4 attempts
 STALE_CLAIM = timedelta(minutes=10)  # a "sending" row older than this is from a crashed push
@@ -104,8 +102,6 @@ PUSH_POLICY = RerankPolicy(impression_decay=1.0)  # the tenant's policy, minus i
 
 DELIVERED, FAILED, SENDING = "delivered", "failed", "sending"
 STATUSES = (DELIVERED, FAILED, SENDING)
-
-
 
 
 class NoWebhookError(NotFoundError):
@@ -120,27 +116,32 @@ def get_webhook(conn: Connection, tenant_id: int) -> Row | None:
     return conn.execute(select(WEBHOOKS).where(Webhook.tenant_id == tenant_id)).first()
 
 
-def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str, k: int) -> Row:
-    """Create or replace the tenant's webhook and return its row.
+def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str | None, k: int) -> tuple[Row, str | None]:
+    """Create or replace the tenant's webhook; return its row and the secret when one was generated.
 
     The same URL keeps the webhook (and its delivery history, so nothing already
-    delivered is re-sent: rotate the secret or change ``k`` freely). A different
-    URL is a different receiver: the old webhook and its history are replaced, and
-    the next push sends every owner's current list to the new URL.
+    delivered is re-sent: rotate the secret or change ``k`` freely; no ``secret``
+    keeps the current one). A different URL is a different receiver: the old webhook
+    and its history are replaced, and the next push sends every owner's current list
+    to the new URL. A new webhook without a ``secret`` gets a generated one, returned
+    here once: the caller hands it to the tenant and it is never shown again.
     """
     table = WEBHOOKS
     now = utc_now()
     current = get_webhook(conn, tenant_id)
     if current is not None and current.url == url:
-        conn.execute(update(table).where(table.c.id == current.id).values(secret=secret, k=k, updated_at=now))
+        values = {"k": k, "updated_at": now} | ({"secret": secret} if secret is not None else {})
+        conn.execute(update(table).where(table.c.id == current.id).values(**values))
+        generated = None
     else:
         if current is not None:
             conn.execute(delete(table).where(table.c.id == current.id))
-        conn.execute(table.insert().values(tenant_id=tenant_id, url=url, secret=secret, k=k,
+        generated = generate_secret() if secret is None else None
+        conn.execute(table.insert().values(tenant_id=tenant_id, url=url, secret=secret or generated, k=k,
                                            created_at=now, updated_at=now))
     row = get_webhook(conn, tenant_id)
     assert row is not None
-    return row
+    return row, generated
 
 
 def delete_webhook(conn: Connection, tenant_id: int) -> None:
@@ -162,7 +163,7 @@ def list_deliveries(conn: Connection, tenant_id: int, owner_id: str | None = Non
     return list(conn.execute(query.order_by(table.c.id.desc()).limit(limit)).all())
 
 
-# --- digest, payload, signature ---------------------------------------------------------
+# --- digest and payload ---------------------------------------------------------------
 
 def compute_digest_id(tenant: str, owner_id: str, ranked: Sequence[tuple[str, float]], model_version: str,
                       precision: int = DIGEST_PRECISION) -> str:
@@ -189,70 +190,6 @@ def build_payload(tenant: str, result: RecommendationList, digest_id: str) -> di
 def encode_payload(payload: dict) -> bytes:
     """The exact bytes that are signed and sent."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The ``X-Introrank-Signature`` value: ``sha256=`` + hex HMAC-SHA256(secret, timestamp.body)."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify_signature(secret: str, timestamp: str, body: bytes, signature: str, tolerance: float = 300.0,
-                     now: float | None = None) -> bool:
-    """What a receiver does (see the module docstring): fresh timestamp and matching HMAC."""
-    try:
-        age = abs((time.time() if now is None else now) - int(timestamp))
-    except ValueError:
-        return False
-    return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature)
-
-
-# --- delivery ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    delivered: bool
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-
-
-def _retryable(status_code: int) -> bool:
-    return status_code == 429 or status_code >= 500
-
-
-def deliver(client: httpx.Client, url: str, secret: str, body: bytes, digest_id: str, *,
-            attempts: int = DEFAULT_ATTEMPTS, base_delay: float = DEFAULT_BASE_DELAY,
-            sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
-    """POST ``body`` signed, retrying 5xx/429/timeouts/connection errors with exponential backoff.
-
-    Errors are recorded as a status code or an exception class name, never as a
-    response body or URL (either could carry personal data or credentials).
-    """
-    status_code: int | None = None
-    error: str | None = None
-    for attempt in range(max(1, attempts)):
-        if attempt:
-            sleep(base_delay * 2 ** (attempt - 1))
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-                   SIGNATURE_HEADER: sign(secret, timestamp, body), DIGEST_HEADER: digest_id,
-                   "User-Agent": "introrank-webhooks/1"}
-        try:
-            response = client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException as exc:
-            status_code, error = None, f"timeout ({type(exc).__name__})"
-            continue
-        except httpx.TransportError as exc:
-            status_code, error = None, f"connection error ({type(exc).__name__})"
-            continue
-        status_code = response.status_code
-        if 200 <= status_code < 300:
-            return DeliveryResult(True, attempt + 1, status_code, None)
-        error = f"HTTP {status_code}"
-        if not _retryable(status_code):
-            return DeliveryResult(False, attempt + 1, status_code, error)
-    return DeliveryResult(False, max(1, attempts), status_code, error)
 
 
 # --- the push ---------------------------------------------------------------------------
@@ -344,15 +281,15 @@ def _tenant_name(engine: Engine, tenant_id: int) -> str:
 def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, k: int | None = None,
                          served: ServedModel | None = None, timeout: float = DEFAULT_TIMEOUT,
                          attempts: int = DEFAULT_ATTEMPTS, base_delay: float = DEFAULT_BASE_DELAY,
-                         sleep: Callable[[float], None] = time.sleep,
-                         transport: httpx.BaseTransport | None = None) -> PushReport:
+                         sleep: Callable[[float], None] = time.sleep) -> PushReport:
     """Send every owner's current top-k of ``tenant_id`` to its webhook, skipping delivered digests.
 
     ``k`` overrides the webhook's list length; ``served`` lets a caller that already
     holds a model (the service) skip loading one, otherwise the champion (or the
     heuristic) is loaded once for the whole push. Raises :class:`NoWebhookError`
     when the tenant has no webhook. Owners are handled one after another; a
-    failure of one never stops the others.
+    failure of one never stops the others. ``timeout`` bounds each HTTP attempt as
+    a whole; ``sleep`` waits out the backoff between attempts.
     """
     started = time.monotonic()
     tenant = _tenant_name(engine, tenant_id)
@@ -365,10 +302,11 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
     served = served if served is not None else load_served_model(settings, tenant)
     size = k if k is not None else hook.k
     report = PushReport(tenant_id, tenant, served.version, size)
-    with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client:
+    transport = GuardedTransport(TargetPolicy.from_settings(settings))
+    with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False) as client:
+        send = partial(deliver, client, attempts=attempts, base_delay=base_delay, timeout=timeout, sleep=sleep)
         for owner_id in owner_ids:
-            report.owners.append(_push_owner(engine, client, hook, tenant_id, tenant, owner_id, served, size,
-                                             attempts, base_delay, sleep))
+            report.owners.append(_push_owner(engine, send, hook, tenant_id, tenant, owner_id, served, size))
     log.info("webhook push finished: %d owners, %d delivered, %d unchanged, %d failed",
              len(report.owners), report.delivered, report.unchanged, report.failed,
              extra={"tenant_id": tenant_id, "rows": len(report.owners), "model_version": served.version,
@@ -376,9 +314,8 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
     return report
 
 
-def _push_owner(engine: Engine, client: httpx.Client, hook: Row, tenant_id: int, tenant: str,
-                owner_id: str, served: ServedModel, k: int, attempts: int, base_delay: float,
-                sleep: Callable[[float], None]) -> OwnerPush:
+def _push_owner(engine: Engine, send: Callable[..., DeliveryResult], hook: Row, tenant_id: int, tenant: str,
+                owner_id: str, served: ServedModel, k: int) -> OwnerPush:
     try:
         with engine.connect() as conn:
             policy = replace(load_policy(conn, tenant_id), impression_decay=PUSH_POLICY.impression_decay)
@@ -396,8 +333,7 @@ def _push_owner(engine: Engine, client: httpx.Client, hook: Row, tenant_id: int,
                 WebhookDelivery.webhook_id == hook.id, WebhookDelivery.digest_id == digest_id)).scalar_one_or_none()
         return OwnerPush(owner_id, digest_id, "unchanged" if status == DELIVERED else "busy")
     body = encode_payload(build_payload(tenant, result, digest_id))
-    outcome = deliver(client, hook.url, hook.secret, body, digest_id, attempts=attempts, base_delay=base_delay,
-                      sleep=sleep)
+    outcome = send(hook.url, hook.secret, body, digest_id)
     _record(engine, hook.id, digest_id, outcome)
     if outcome.delivered:
         try:  # feedback can now join to the pushed recommendation ids

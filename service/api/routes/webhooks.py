@@ -2,12 +2,14 @@
 
 Changing where a tenant's recommendations are sent needs an **admin** key of the
 tenant (``PUT`` and ``DELETE``); any key of the tenant may read the webhook and its
-deliveries. The secret is a shared signing secret: stored as given, never returned.
+deliveries. The secret is a Standard Webhooks signing secret (``whsec_...``): the
+tenant's own, or generated here and returned by that one ``PUT``; never returned again.
 Another tenant's key sees 404 / an empty list, never this tenant's webhook.
 
-The push process calls the registered URL from the server's network, and any
-http(s) URL is accepted (including private addresses, which on-premise CRMs
-need); a multi-tenant deployment should restrict the pusher's egress.
+The push process calls the registered URL from the server's network, so the URL
+must be https and resolve to public addresses only (a 422 on ``url`` otherwise);
+an on-premises install allows http or named private ranges in settings. The rule is
+enforced again on every connection the pusher makes.
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import Row
 
-from introrank.service.api.deps import AdminDep, EngineDep, PrincipalDep
+from introrank.service.api.deps import AdminDep, EngineDep, PrincipalDep, SettingsDep
+from introrank.service.errors import InvalidInputError
 from introrank.service.integrations import webhooks
-from introrank.service.schemas import Deleted, DeliveryList, DeliveryPublic, WebhookPublic, WebhookUpsert
+from introrank.service.integrations.webhook_targets import TargetPolicy, TargetRefused
+from introrank.service.schemas import (
+    Deleted,
+    DeliveryList,
+    DeliveryPublic,
+    WebhookCreated,
+    WebhookPublic,
+    WebhookUpsert,
+)
 from introrank.service.store.engine import write_connection
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -29,12 +40,20 @@ def _public(row: Row) -> WebhookPublic:
     return WebhookPublic(url=row.url, k=row.k, created_at=row.created_at, updated_at=row.updated_at)
 
 
-@router.put("", response_model=WebhookPublic)
-def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep) -> WebhookPublic:
-    """Register (or replace) the tenant's webhook. Same URL: keeps the delivery history; new URL: starts afresh."""
+@router.put("", response_model=WebhookCreated)
+def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep, settings: SettingsDep) -> WebhookCreated:
+    """Register (or replace) the tenant's webhook. Same URL: keeps the delivery history; new URL: starts afresh.
+
+    Without a ``secret``, a new webhook gets a generated one in this response's ``secret``: store it now.
+    """
+    url = str(body.url)
+    try:
+        TargetPolicy.from_settings(settings).check_url(url)
+    except TargetRefused as exc:
+        raise InvalidInputError(None, "url", str(exc)) from None
     with write_connection(engine) as conn:
-        row = webhooks.put_webhook(conn, principal.tenant_id, str(body.url), body.secret, body.k)
-    return _public(row)
+        row, generated = webhooks.put_webhook(conn, principal.tenant_id, url, body.secret, body.k)
+    return WebhookCreated(**_public(row).model_dump(), secret=generated)
 
 
 @router.get("", response_model=WebhookPublic)
