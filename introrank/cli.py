@@ -250,20 +250,59 @@ def demo(
     typer.echo(curl)
     if serve_after:
         console.print(f"\nserving on http://{host}:{port} (docs: http://{host}:{port}/docs); Ctrl-C stops")
-        serve(host=host, port=port, workers=1)
+        serve(host=host, port=port, workers=1, worker=True)
 
 
 @keys_app.command("create")
 def keys_create(
     tenant: TenantOpt = DEFAULT_TENANT,
-    admin: Annotated[bool, typer.Option(help="Allow /v1/admin/* endpoints.")] = False,
+    scope: Annotated[list[str] | None, typer.Option(help="read, write or admin; repeat for several "
+                                                        "(default: read and write).")] = None,
+    admin: Annotated[bool, typer.Option(help="Shorthand for adding --scope admin.")] = False,
+    create_tenant: Annotated[bool, typer.Option(help="Create the tenant if it does not exist yet.")] = False,
 ) -> None:
     """Create an API key; it is printed once, alone on stdout, and only its hash is stored."""
     from introrank.service.settings import get_settings
     from introrank.service.store.engine import get_engine
     from introrank.service.store.keys import create_api_key
 
-    typer.echo(create_api_key(get_engine(get_settings()), tenant, admin))
+    try:
+        key = create_api_key(get_engine(get_settings()), tenant, admin, tuple(scope) if scope else None,
+                             create_tenant=create_tenant)
+    except (ValueError, LookupError) as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(tenant: TenantOpt = DEFAULT_TENANT) -> None:
+    """The tenant's keys: prefix, scopes, created, last used (to the minute), revoked."""
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.service.store.keys import list_keys
+
+    def when(value) -> str:  # noqa: ANN001
+        return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    typer.echo(f"{'prefix':<14}{'scopes':<18}{'created':<18}{'last used':<18}revoked")
+    for key in list_keys(get_engine(get_settings()), tenant):
+        typer.echo(f"{key.prefix:<14}{','.join(key.scopes):<18}{when(key.created_at):<18}"
+                   f"{when(key.last_used_at):<18}{when(key.revoked_at)}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it.")],
+                tenant: TenantOpt = DEFAULT_TENANT) -> None:
+    """Revoke a key: every replica refuses it (401) from the next request on."""
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.service.store.keys import revoke_key
+
+    try:
+        info = revoke_key(get_engine(get_settings()), tenant, prefix)
+    except LookupError as exc:
+        _fail(str(exc.args[0]))
+    typer.echo(f"revoked {info.prefix}")
 
 
 @app.command()
@@ -271,12 +310,32 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also run a job worker (retrains) as a "
+                                         "child process; --no-worker when `introrank worker` runs elsewhere.")] = True,
 ) -> None:
-    """Serve the HTTP API (the champion model, or the heuristic until one exists)."""
-    import uvicorn
+    """Serve the HTTP API (each tenant's champion, else the base model, else the heuristic)."""
+    from introrank.server import serve as run_server
 
-    uvicorn.run("introrank.server:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    run_server(host, port, workers, with_worker=worker)
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="Run the queued jobs, then exit.")] = False,
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 1.0,
+) -> None:
+    """Run queued retrain jobs from the store (started by `introrank serve`; run it alone in a deployment)."""
+    from introrank.service.api.observability import configure_logging
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.worker import run_worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        run_worker(get_engine(settings), settings, once=once, poll_seconds=poll_seconds)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -1,20 +1,32 @@
-"""The served app with every part wired in: the one place the HTTP edge meets training.
+"""Serving as ``introrank serve`` runs it: uvicorn's workers plus a job worker beside them.
 
-``introrank serve`` (uvicorn's factory) and the tests build the app here, so the
-retrain endpoint runs ``introrank.training.retrain`` without ``service.api``
-importing training.
+The HTTP API only queues retrain jobs; the worker (``introrank.worker``) runs
+them. Starting it here as a child process keeps the embedded setup one command;
+``--no-worker`` leaves it to a separately deployed ``introrank worker``.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from sqlalchemy import Engine
+import subprocess
+import sys
 
-from introrank.service.api.app import create_app as build_app
-from introrank.service.settings import Settings
-from introrank.training.retrain import retrain
+import uvicorn
+
+APP_FACTORY = "introrank.service.api.app:create_app"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """The full app: ``engine`` overrides the configured database (tests pin a schema this way)."""
-    return build_app(settings, engine, retrain=retrain)
+def start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "introrank.cli", "worker"])
+
+
+def serve(host: str, port: int, workers: int, with_worker: bool = True) -> None:
+    child = start_worker() if with_worker else None
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning")
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()

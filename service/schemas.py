@@ -212,6 +212,7 @@ class JobPublic(BaseModel):
     kind: str
     state: str
     created_at: datetime
+    started_at: datetime | None = None
     finished_at: datetime | None = None
     result: dict[str, Any] = {}
     error: str | None = None

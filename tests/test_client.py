@@ -16,7 +16,7 @@ import httpx
 import pytest
 from servicekit import live_server
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.integrations.client import (
     AuthenticationError,
     IntrorankClient,

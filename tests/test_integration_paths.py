@@ -10,7 +10,7 @@ import pytest
 from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
 from sqlalchemy import select
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
 from introrank.service.store.tables import Event, PairAggregate

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from servicekit import live_server
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from servicekit import event_items, live_server, load_through_api
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key

@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, select
 
 from introrank.model.features import FEATURE_NAMES
 from introrank.model.rerank import rerank
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.serving.recommend import candidate_features, load_contacts, load_owner
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states

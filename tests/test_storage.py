@@ -141,7 +141,7 @@ def _seed(session) -> int:  # noqa: ANN001
     session.add(tenant)
     session.flush()
     for row in (
-        ApiKey(tenant_id=tenant.id, key_hash="0" * 64, prefix="ir_abcde", admin=True),
+        ApiKey(tenant_id=tenant.id, key_hash="0" * 64, prefix="ir_abcde", scopes="read,write,admin"),
         Owner(tenant_id=tenant.id, owner_id="o1", goal="job_search"),
         Contact(tenant_id=tenant.id, owner_id="o1", contact_id="c1"),
     ):

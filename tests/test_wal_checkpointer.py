@@ -11,7 +11,7 @@ import httpx
 from servicekit import live_server, load_through_api
 from sqlalchemy import Engine, create_engine
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.engine import (
     SQLITE_AUTOCHECKPOINT_PAGES,

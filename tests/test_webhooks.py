@@ -34,8 +34,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from typer.testing import CliRunner
 
 from introrank.model.dataset import Dataset
-from introrank.server import create_app
 from introrank.service import settings as settings_module
+from introrank.service.api.app import create_app
 from introrank.service.api.observability import JsonFormatter
 from introrank.service.integrations.webhook_delivery import GuardedTransport, signature_headers, signer_for
 from introrank.service.integrations.webhook_targets import TargetPolicy, TargetRefused, is_public

@@ -6,7 +6,7 @@ import gc
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from introrank.service.api.jobs import JobRunner
 from introrank.service.api.observability import ServiceMetrics, configure_logging, request_id_var
 from introrank.service.api.routes import data, ops, recommendations, webhooks
 from introrank.service.errors import AuthError, InvalidInputError, NotFoundError, UnavailableError
@@ -70,21 +69,13 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None,
-               retrain: Callable[[Engine, Settings, str], Any] | None = None) -> FastAPI:
-    """The app; ``engine`` overrides the configured database (tests pin a schema this way).
-
-    ``retrain`` (engine, settings, tenant) -> outcome is what ``POST /v1/admin/retrain``
-    runs. It comes from the top layer (``introrank.server``), because the HTTP
-    edge must not import training; without it that endpoint answers 503.
-    """
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The app; ``engine`` overrides the configured database (tests pin a schema this way)."""
     app = FastAPI(title="introrank", version="0.1.0", lifespan=lifespan, docs_url=None,
                   description="Who should I contact next? Ranked, explained contacts for any CRM.")
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
     app.state.engine = engine
-    app.state.jobs = JobRunner()
-    app.state.retrain = retrain
     app.state.profiles = ProfileCache()
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
     for router in (data.router, recommendations.router, ops.router, webhooks.router):

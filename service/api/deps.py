@@ -15,7 +15,7 @@ from introrank.service.api.observability import ServiceMetrics
 from introrank.service.errors import AuthError
 from introrank.service.serving.model_holder import ModelHolder, ServedModel
 from introrank.service.settings import Settings
-from introrank.service.store.keys import Principal, authenticate
+from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -59,13 +59,19 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_admin(principal: PrincipalDep) -> Principal:
-    if not principal.admin:
-        raise AuthError("this endpoint needs an admin API key", status_code=403)
-    return principal
+def _needs(scope: str):  # noqa: ANN202 - a dependency factory
+    async def check(principal: PrincipalDep) -> Principal:
+        if scope not in principal.scopes:
+            raise AuthError(f"this endpoint needs an API key with the {scope!r} scope", status_code=403)
+        return principal
+
+    check.__name__ = f"needs_{scope}"
+    return check
 
 
-AdminDep = Annotated[Principal, Depends(get_admin)]
+ReadDep = Annotated[Principal, Depends(_needs(READ))]
+WriteDep = Annotated[Principal, Depends(_needs(WRITE))]
+AdminDep = Annotated[Principal, Depends(_needs(ADMIN))]
 
 
 def get_served_model(request: Request, principal: PrincipalDep) -> ServedModel:

@@ -99,16 +99,47 @@ class Tenant(Base):
 
 
 class ApiKey(Base):
-    """An API key, stored only as its SHA-256 hex digest plus a display prefix."""
+    """An API key, stored only as its SHA-256 hex digest plus a display prefix.
+
+    ``scopes`` is a comma-separated subset of read, write, admin. A revoked key
+    keeps its row (so ``keys list`` shows it) and is refused from then on.
+    """
 
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(8))
-    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[str] = mapped_column(String(32), default="read,write", server_default="read,write")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class Job(Base):
+    """A retrain job: queued by the API, run by ``introrank worker``, its result kept for polling.
+
+    ``heartbeat_at`` is refreshed by the running worker; a running job whose
+    heartbeat is older than ``INTRORANK_JOB_STALE_SECONDS`` lost its worker and is
+    marked failed. At most one job of a tenant runs at a time.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),
+                      Index("ix_jobs_tenant_state", "tenant_id", "state"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(200))
 
 
 class Owner(Base):

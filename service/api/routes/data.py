@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from introrank.service.api.deps import EngineDep, MetricsDep, PrincipalDep
+from introrank.service.api.deps import EngineDep, MetricsDep, WriteDep
 from introrank.service.schemas import (
     ContactBatch,
     ContactItem,
@@ -31,14 +31,14 @@ ContactId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.put("/owners/{owner_id}", response_model=OwnerPublic)
-def upsert_owner(owner_id: OwnerId, body: OwnerUpsert, principal: PrincipalDep, engine: EngineDep) -> OwnerPublic:
+def upsert_owner(owner_id: OwnerId, body: OwnerUpsert, principal: WriteDep, engine: EngineDep) -> OwnerPublic:
     with write_connection(engine) as conn:
         store.upsert_owner(conn, principal.tenant_id, owner_id, body)
     return OwnerPublic(owner_id=owner_id, **body.model_dump())
 
 
 @router.put("/owners/{owner_id}/contacts/{contact_id}", response_model=UpsertResult)
-def upsert_contact(owner_id: OwnerId, contact_id: ContactId, body: ContactUpsert, principal: PrincipalDep,
+def upsert_contact(owner_id: OwnerId, contact_id: ContactId, body: ContactUpsert, principal: WriteDep,
                    engine: EngineDep) -> UpsertResult:
     item = ContactItem(contact_id=contact_id, **body.model_dump())
     with write_connection(engine) as conn:
@@ -46,14 +46,14 @@ def upsert_contact(owner_id: OwnerId, contact_id: ContactId, body: ContactUpsert
 
 
 @router.put("/owners/{owner_id}/contacts", response_model=UpsertResult)
-def upsert_contacts(owner_id: OwnerId, body: ContactBatch, principal: PrincipalDep,
+def upsert_contacts(owner_id: OwnerId, body: ContactBatch, principal: WriteDep,
                     engine: EngineDep) -> UpsertResult:
     with write_connection(engine) as conn:
         return UpsertResult(upserted=store.upsert_contacts(conn, principal.tenant_id, owner_id, body.contacts))
 
 
 @router.post("/events", response_model=EventBatchResult)
-def post_events(body: EventBatch, principal: PrincipalDep, engine: EngineDep,
+def post_events(body: EventBatch, principal: WriteDep, engine: EngineDep,
                 metrics: MetricsDep) -> EventBatchResult:
     """All or nothing; replaying a batch inserts nothing and reports every event as a duplicate."""
     with write_connection(engine) as conn:
@@ -66,20 +66,20 @@ def post_events(body: EventBatch, principal: PrincipalDep, engine: EngineDep,
 
 
 @router.post("/feedback", response_model=FeedbackResult, status_code=201)
-def post_feedback(body: FeedbackIn, principal: PrincipalDep, engine: EngineDep) -> FeedbackResult:
+def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep) -> FeedbackResult:
     with write_connection(engine) as conn:
         return FeedbackResult(feedback_id=store.add_feedback(conn, principal.tenant_id, body))
 
 
 @router.delete("/owners/{owner_id}", response_model=Deleted)
-def delete_owner(owner_id: OwnerId, principal: PrincipalDep, engine: EngineDep) -> Deleted:
+def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep) -> Deleted:
     with write_connection(engine) as conn:
         store.delete_owner(conn, principal.tenant_id, owner_id)
     return Deleted()
 
 
 @router.delete("/owners/{owner_id}/contacts/{contact_id}", response_model=Deleted)
-def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: PrincipalDep, engine: EngineDep) -> Deleted:
+def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep) -> Deleted:
     with write_connection(engine) as conn:
         store.delete_contact(conn, principal.tenant_id, owner_id, contact_id)
     return Deleted()

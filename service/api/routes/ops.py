@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from introrank.service.api.deps import AdminDep, EngineDep, HolderDep, MetricsDep, PrincipalDep, ServedModelDep
-from introrank.service.api.jobs import Job
-from introrank.service.errors import NotFoundError, UnavailableError
+from introrank.service.api.deps import AdminDep, EngineDep, HolderDep, MetricsDep, ReadDep, ServedModelDep
+from introrank.service.errors import NotFoundError
 from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
 from introrank.service.serving.model_holder import ServedModel
+from introrank.service.store import jobs
 from introrank.service.store.engine import write_connection
+from introrank.service.store.jobs import JobRecord
 from introrank.service.store.policy import load_policy, save_policy
 
 router = APIRouter(tags=["operations"])
@@ -66,7 +66,7 @@ def metrics_endpoint(metrics: MetricsDep) -> Response:
 
 
 @router.get("/v1/model", response_model=ModelPublic)
-def get_model(principal: PrincipalDep, served: ServedModelDep) -> ModelPublic:
+def get_model(principal: ReadDep, served: ServedModelDep) -> ModelPublic:
     return model_public(served)
 
 
@@ -77,36 +77,30 @@ async def reload_model(principal: AdminDep, holder: HolderDep, metrics: MetricsD
     return model_public(fresh)
 
 
-def _job_public(job: Job) -> JobPublic:
-    return JobPublic(job_id=job.id, kind=job.kind, state=job.state, result=job.result, error=job.error,
-                     created_at=datetime.fromtimestamp(job.created_at, UTC),
-                     finished_at=datetime.fromtimestamp(job.finished_at, UTC) if job.finished_at else None)
+def _job_public(job: JobRecord) -> JobPublic:
+    return JobPublic(job_id=job.id, kind=job.kind, state=job.state, result=job.result or {}, error=job.error,
+                     created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
 
 
 @router.post("/v1/admin/retrain", response_model=JobPublic, status_code=202)
-def start_retrain(principal: AdminDep, request: Request, engine: EngineDep, holder: HolderDep,
-                  metrics: MetricsDep) -> JobPublic:
-    """Retrain on the tenant's stored events and feedback; a promoted champion is served at once."""
-    settings = request.app.state.settings
+def start_retrain(principal: AdminDep, engine: EngineDep) -> JobPublic:
+    """Queue a retrain of this tenant's model on its stored events and feedback.
 
-    retrain = request.app.state.retrain
-    if retrain is None:
-        raise UnavailableError("retraining is not wired into this app: serve it with `introrank serve`")
-
-    def work() -> dict[str, Any]:
-        outcome = retrain(engine, settings, principal.tenant)
-        if outcome.decision is not None and outcome.decision.promoted:
-            holder.reload(principal.tenant)
-        summary = outcome.to_dict()
-        return {"decision": summary.get("decision", {}), "test_cuts": summary["split"]["test_cuts"],
-                "ndcg_at_10": summary["metrics"]["model"]["ndcg_at_10"], "run_id": outcome.run_id}
-
-    return _job_public(request.app.state.jobs.submit("retrain", work))
+    The job runs in ``introrank worker`` (which ``introrank serve`` starts), not in
+    this process; poll ``GET /v1/admin/jobs/{job_id}``. A promoted champion is
+    served by every replica within ``INTRORANK_MODEL_POLL_SECONDS``.
+    """
+    with write_connection(engine) as conn:
+        job_id = jobs.enqueue(conn, principal.tenant_id, jobs.RETRAIN)
+    job = jobs.get_job(engine, principal.tenant_id, job_id)
+    assert job is not None
+    return _job_public(job)
 
 
 @router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, principal: AdminDep, request: Request) -> JobPublic:
-    job = request.app.state.jobs.get(job_id)
+def get_job(job_id: str, principal: AdminDep, engine: EngineDep) -> JobPublic:
+    """A job of this tenant; another tenant's job id is a 404, as if it did not exist."""
+    job = jobs.get_job(engine, principal.tenant_id, job_id)
     if job is None:
         raise NotFoundError("job", job_id)
     return _job_public(job)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from introrank.model.constants import DEFAULT_K
-from introrank.service.api.deps import EngineDep, MetricsDep, PrincipalDep, ServedModelDep
+from introrank.service.api.deps import EngineDep, MetricsDep, ReadDep, ServedModelDep
 from introrank.service.errors import InvalidInputError
 from introrank.service.schemas import (
     GoalName,
@@ -38,7 +38,7 @@ def _aware(as_of: datetime | None) -> float | None:
 def get_recommendations(
     owner_id: Annotated[str, Path(min_length=1)],
     request: Request,
-    principal: PrincipalDep,
+    principal: ReadDep,
     engine: EngineDep,
     served: ServedModelDep,
     metrics: MetricsDep,
@@ -64,7 +64,7 @@ def get_recommendations(
 
 
 @router.post("/score", response_model=RecommendationsPublic)
-def post_score(body: ScoreRequest, principal: PrincipalDep, served: ServedModelDep) -> RecommendationsPublic:
+def post_score(body: ScoreRequest, principal: ReadDep, served: ServedModelDep) -> RecommendationsPublic:
     """Stateless: rank the contacts and events in the body; nothing is stored or logged."""
     return to_public(score(body, served))
 
@@ -73,7 +73,7 @@ def post_score(body: ScoreRequest, principal: PrincipalDep, served: ServedModelD
 def get_keep_warm(
     owner_id: Annotated[str, Path(min_length=1)],
     request: Request,
-    principal: PrincipalDep,
+    principal: ReadDep,
     engine: EngineDep,
     served: ServedModelDep,
     k: Annotated[int, Query(ge=1, le=100)] = DEFAULT_K,

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import Row
 
-from introrank.service.api.deps import AdminDep, EngineDep, PrincipalDep, SettingsDep
+from introrank.service.api.deps import AdminDep, EngineDep, ReadDep, SettingsDep
 from introrank.service.errors import InvalidInputError
 from introrank.service.integrations import webhooks
 from introrank.service.integrations.webhook_targets import TargetPolicy, TargetRefused
@@ -57,7 +57,7 @@ def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep, set
 
 
 @router.get("", response_model=WebhookPublic)
-def get_webhook(principal: PrincipalDep, engine: EngineDep) -> WebhookPublic:
+def get_webhook(principal: ReadDep, engine: EngineDep) -> WebhookPublic:
     with engine.connect() as conn:
         row = webhooks.get_webhook(conn, principal.tenant_id)
     if row is None:
@@ -75,7 +75,7 @@ def delete_webhook(principal: AdminDep, engine: EngineDep) -> Deleted:
 
 @router.get("/deliveries", response_model=DeliveryList)
 def get_deliveries(
-    principal: PrincipalDep,
+    principal: ReadDep,
     engine: EngineDep,
     owner_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     status: Annotated[Literal["delivered", "failed", "sending"] | None, Query()] = None,
