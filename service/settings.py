@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     require_postgres: bool = Field(default=False, description="Tests: fail instead of skip without PostgreSQL.")
     test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     max_body_bytes: int = 50 * 1024 * 1024
+    store_lock_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="How long a write waits for a database lock (SQLite busy timeout, "
+        "PostgreSQL lock_timeout) before the request answers 503 with Retry-After.")
     model_poll_seconds: float = Field(default=0.0, description="Poll the registry for a new champion; 0 = off.")
     score_cache_seconds: float = Field(
         default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "

@@ -16,7 +16,7 @@ from introrank.service.api.jobs import Job
 from introrank.service.errors import NotFoundError, UnavailableError
 from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
 from introrank.service.serving.model_holder import ServedModel
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 from introrank.service.store.policy import load_policy, save_policy
 
 router = APIRouter(tags=["operations"])
@@ -118,6 +118,5 @@ def get_policy(principal: AdminDep, engine: EngineDep) -> PolicyPublic:
 
 @router.put("/v1/admin/policy", response_model=PolicyPublic)
 def put_policy(body: PolicyUpdate, principal: AdminDep, engine: EngineDep) -> PolicyPublic:
-    with write_connection(engine) as conn:
-        policy = save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True))
+    policy = run_write(engine, lambda conn: save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True)))
     return PolicyPublic(**asdict(policy))

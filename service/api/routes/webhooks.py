@@ -20,7 +20,7 @@ from sqlalchemy import Row
 from introrank.service.api.deps import AdminDep, EngineDep, PrincipalDep
 from introrank.service.integrations import webhooks
 from introrank.service.schemas import Deleted, DeliveryList, DeliveryPublic, WebhookPublic, WebhookUpsert
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -32,8 +32,8 @@ def _public(row: Row) -> WebhookPublic:
 @router.put("", response_model=WebhookPublic)
 def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep) -> WebhookPublic:
     """Register (or replace) the tenant's webhook. Same URL: keeps the delivery history; new URL: starts afresh."""
-    with write_connection(engine) as conn:
-        row = webhooks.put_webhook(conn, principal.tenant_id, str(body.url), body.secret, body.k)
+    row = run_write(engine, lambda conn: webhooks.put_webhook(conn, principal.tenant_id, str(body.url), body.secret,
+                                                              body.k))
     return _public(row)
 
 
@@ -49,8 +49,7 @@ def get_webhook(principal: PrincipalDep, engine: EngineDep) -> WebhookPublic:
 @router.delete("", response_model=Deleted)
 def delete_webhook(principal: AdminDep, engine: EngineDep) -> Deleted:
     """Remove the webhook and its delivery history."""
-    with write_connection(engine) as conn:
-        webhooks.delete_webhook(conn, principal.tenant_id)
+    run_write(engine, lambda conn: webhooks.delete_webhook(conn, principal.tenant_id))
     return Deleted()
 
 
