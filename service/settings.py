@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     require_postgres: bool = Field(default=False, description="Tests: fail instead of skip without PostgreSQL.")
     test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     max_body_bytes: int = 50 * 1024 * 1024
+    store_lock_timeout_seconds: float = Field(
+        default=30.0, ge=0, description="How long a write waits for a database lock (SQLite busy timeout, "
+        "PostgreSQL lock_timeout) before the request answers 503 with Retry-After.")
     model_poll_seconds: float = Field(default=10.0, description="How often each process asks the registry "
                                       "whether a loaded tenant's champion moved (every replica picks it up within "
                                       "this); 0 = off.")

@@ -27,6 +27,7 @@ from introrank.service.serving.model_holder import ModelHolder
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.settings import Settings, get_settings
+from introrank.service.store.concurrency import unavailable_from
 from introrank.service.store.engine import get_engine
 from introrank.service.store.wal_checkpointer import WalCheckpointer
 
@@ -123,12 +124,28 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": errors}, status_code=422)
 
 
+def _last_resort(exc: Exception, request_id: str) -> JSONResponse:
+    """503 for a store that cannot answer now, 500 for a bug; logged by type only (messages may hold data)."""
+    busy = unavailable_from(exc)
+    if busy is not None:
+        log.warning("store unavailable", extra={"error": type(exc).__name__})
+        headers = {"Retry-After": str(busy.retry_after)} if busy.retry_after is not None else None
+        return JSONResponse({"detail": busy.detail}, status_code=503, headers=headers)
+    log.error("unhandled error", extra={"error": type(exc).__name__})
+    return JSONResponse({"detail": "internal error", "request_id": request_id}, status_code=500)
+
+
 def _add_middleware(app: FastAPI) -> None:
     app.add_middleware(ObserveMiddleware, app_state=app.state)
 
 
 class ObserveMiddleware:
-    """Request ids, the body-size limit, per-route metrics and one JSON log line per request.
+    """Request ids, the body-size limit, per-route metrics, one JSON log line per request, and the last resort.
+
+    The last resort: an exception no handler took never reaches uvicorn (which would
+    print its traceback, SQL and all, to stderr). A transient store error answers 503
+    with ``Retry-After``; anything else 500 ``{"detail": "internal error", "request_id"}``,
+    and one log line names the exception type, never its message.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
     runs every request through extra tasks and streams, which cost more CPU than
@@ -147,7 +164,7 @@ class ObserveMiddleware:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status, recorded = 500, False
+        status, recorded, responding = 500, False, False
 
         def record() -> None:  # before the last byte goes out: a client that got it sees the metric
             nonlocal recorded
@@ -162,9 +179,9 @@ class ObserveMiddleware:
                                        "ms": round(elapsed * 1000, 2)})
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responding = message["status"], True
                 MutableHeaders(scope=message).append("x-request-id", request_id)
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 record()
@@ -178,6 +195,10 @@ class ObserveMiddleware:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the last resort, see the class docstring
+            response = _last_resort(exc, request_id)
+            if not responding:
+                await response(scope, receive, send_with_id)
         finally:
             if not recorded:  # the app failed before finishing a response
                 record()

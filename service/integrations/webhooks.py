@@ -87,6 +87,7 @@ from introrank.service.serving.model_holder import ServedModel, load_served_mode
 from introrank.service.serving.public import to_public
 from introrank.service.serving.recommend import RecommendationList, log_served, recommend
 from introrank.service.settings import Settings
+from introrank.service.store.concurrency import run_write
 from introrank.service.store.engine import write_connection
 from introrank.service.store.policy import load_policy
 from introrank.service.store.tables import DELIVERIES, WEBHOOKS, Owner, Tenant, Webhook, WebhookDelivery, utc_now
@@ -337,8 +338,7 @@ def _push_owner(engine: Engine, send: Callable[..., DeliveryResult], hook: Row, 
     _record(engine, hook.id, digest_id, outcome)
     if outcome.delivered:
         try:  # feedback can now join to the pushed recommendation ids
-            with write_connection(engine) as conn:
-                log_served(conn, tenant_id, result)
+            run_write(engine, lambda conn: log_served(conn, tenant_id, result))
         except Exception as exc:  # a contact erased meanwhile: the delivery itself stands
             log.warning("webhook push: could not log the delivered list of owner %s", owner_id,
                         extra={"tenant_id": tenant_id, "error": type(exc).__name__})

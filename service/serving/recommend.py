@@ -35,6 +35,7 @@ from introrank.service.store.aggregates import (
     load_owner_states,
     states_from_events,
 )
+from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.policy import load_policy
 from introrank.service.store.tables import Contact, Event, Feedback, Owner, ServedRecommendation
 
@@ -356,9 +357,11 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> 
 
     ``served_at`` is when the list was shown, which for a cached list is later than its ``as_of``.
     Returns the owner's new impression revision, for ``remember_served`` once committed.
+    The owner is locked before the first insert, like every writer of its aggregates.
     """
     list_id, served_at = str(uuid.uuid4()), time.time()
     if result.items:
+        lock_owners(conn, tenant_id, [result.owner_id])
         conn.execute(ServedRecommendation.__table__.insert(), [
             {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,

@@ -5,6 +5,10 @@ from their events (``refresh_owners``); the events endpoint folds a batch into
 the stored rows with ``introrank.model.aggregates.merge_scalars`` (``fold_events``). Both
 use the model's own aggregate code, and the parity test holds them to the
 offline features.
+
+Every function here that writes first locks the owners it touches
+(``introrank.service.store.concurrency.lock_owners``) and upserts pairs sorted,
+so concurrent folds of one owner run one after another and never lose an update.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from introrank.model.aggregates import (
 )
 from introrank.model.constants import CONTACT_ID, OWNER_ID
 from introrank.model.events import EventArrays, encode_directions, encode_types, encode_useful
+from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.tables import PairAggregate, utc_now
 
@@ -81,9 +86,14 @@ def _rows(conn: Connection, tenant_id: int, states: PairStates) -> list[tuple]:
 
 
 def _upsert(conn: Connection, rows: list[tuple]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL)."""
+    """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL).
+
+    Rows go in sorted by (owner, contact): a fixed order of row locks for any writer that
+    got past the owner locks some other way.
+    """
     if not rows:
         return
+    rows = sorted(rows, key=lambda r: (r[1], r[2]))
     updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in _KEYS)
     with raw_cursor(conn) as (cursor, mark):
         values = ", ".join([mark] * len(_WRITE_COLUMNS))
@@ -130,6 +140,7 @@ def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) 
 def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> int:
     """Recompute every aggregate of these owners from their events; returns rows written."""
     owner_ids = sorted(set(owner_ids))
+    lock_owners(conn, tenant_id, owner_ids)
     bump_state_revision(conn, tenant_id, owner_ids)
     for start in range(0, len(owner_ids), 500):
         chunk = owner_ids[start : start + 500]
@@ -194,6 +205,7 @@ def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_id
     """
     if not contact_ids:
         return None
+    lock_owners(conn, tenant_id, [owner_id])
     conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
                                        _TABLE.c.contact_id.in_(contact_ids))
                  .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
@@ -218,6 +230,7 @@ def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[st
 
 def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
     """Feedback on a contact counts as something happening: its impressions are answered."""
+    lock_owners(conn, tenant_id, [owner_id])
     conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
                                        _TABLE.c.contact_id == contact_id).values(unanswered_impressions=0))
     _bump_impression_revision(conn, tenant_id, owner_id)
@@ -227,6 +240,7 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
     """Merge newly inserted events into their pairs' stored states (late events included)."""
     if events.empty:
         return 0
+    lock_owners(conn, tenant_id, events[OWNER_ID].unique().tolist())  # before reading what it merges into
     batch = states_from_events(events)
     stored = load_states(conn, tenant_id, batch.pairs)
     scalars = merge_scalars(stored.scalars, batch.scalars)

@@ -7,7 +7,7 @@ step for foreign CRM exports slots in between reading and validating
 (:func:`_apply_mapping`).
 
 Guarantees, and why they matter to an operator:
-- One transaction for the whole import: any bad row raises
+- One transaction for the whole import (re-run whole on a deadlock): any bad row raises
   :class:`CsvImportError` (file, line, field, what to do) and the database is
   exactly as before, so a fixed file can simply be imported again.
 - Idempotent: owners and contacts are upserted (only changed rows are written),
@@ -68,7 +68,8 @@ from introrank.model.constants import (
     USEFUL,
 )
 from introrank.service.store.aggregates import refresh_owners
-from introrank.service.store.engine import get_or_create_tenant, write_connection
+from introrank.service.store.concurrency import lock_owners, run_write
+from introrank.service.store.engine import get_or_create_tenant
 from introrank.service.store.tables import Base, Contact, Event, Owner, utc_now
 from introrank.service.store.writes import bump_profile_revision
 
@@ -157,9 +158,13 @@ def import_csvs(
     contact_rows = validate_contacts(read_contacts(contacts, spec), contacts) if contacts else None
     event_rows = validate_events(read_events(events, spec), events) if events else None
 
-    report = ImportReport(tenant=tenant)
-    with write_connection(engine, bulk=True) as conn:
+    def write(conn: Connection) -> ImportReport:
+        report = ImportReport(tenant=tenant)
         tenant_id = get_or_create_tenant(conn, tenant)
+        frames = [f for f in (owner_rows, contact_rows, event_rows) if f is not None]
+        # Every stored owner the files touch, locked first and in order: the import's upserts
+        # then never wait on an events batch that waits on the import.
+        lock_owners(conn, tenant_id, {o for f in frames for o in f[OWNER_ID].unique().tolist()})
         if owner_rows is not None and owners:
             report.owners = _write_owners(conn, tenant_id, owner_rows, owners)
             if report.owners.updated:
@@ -174,6 +179,9 @@ def import_csvs(
             report.events = _write_events(conn, tenant_id, event_rows, events)
             if report.events.inserted:  # a re-import inserts nothing and must change nothing
                 _after_events_inserted(conn, tenant_id, sorted(event_rows[OWNER_ID].unique()))
+        return report
+
+    report = run_write(engine, write, bulk=True)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -17,7 +17,14 @@ SQLite details, and why:
   SQLite docs) so DDL and SELECTs are inside the transaction: a failed migration
   or import rolls back completely. Writers use ``BEGIN IMMEDIATE``
   (:func:`write_connection`) so they take the write lock up front and wait for it,
-  instead of failing with "database is locked" when a read turns into a write.
+  instead of failing with "database is locked" when a read turns into a write:
+  SQLite writers are serialized by that one lock, so they never deadlock.
+
+Both backends wait at most ``lock_timeout`` seconds for a lock (SQLite's busy
+timeout, PostgreSQL's ``lock_timeout``); past that the write fails with an error
+``introrank.service.store.concurrency`` calls transient (the API answers 503).
+Engines hide SQL parameters (``hide_parameters``): they hold names, and an
+exception message or log line must never carry one.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ _MIGRATION_LOCK_KEY = 0x1E7A0C0  # pg_advisory_xact_lock key: one migrator at a 
 _SQLITE_CACHE_KIB = -65536  # negative = KiB: 64 MiB page cache per connection
 _SQLITE_BULK_CACHE_KIB = -262144  # 256 MiB while a bulk import holds the connection
 SQLITE_AUTOCHECKPOINT_PAGES = 10000  # ~40 MiB of WAL before a commit checkpoints by itself
+DEFAULT_LOCK_TIMEOUT = 30.0  # seconds; Settings.store_lock_timeout_seconds overrides it
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -63,7 +71,7 @@ def get_engine(settings: Settings) -> Engine:
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = make_engine(url)
+            engine = _engines[url] = make_engine(url, lock_timeout=settings.store_lock_timeout_seconds)
         return engine
 
 
@@ -82,17 +90,24 @@ def sqlite_file(url: URL) -> str | None:
     return url.database
 
 
-def make_engine(url: str, *, schema: str | None = None, migrate: bool = True) -> Engine:
+def make_engine(url: str, *, schema: str | None = None, migrate: bool = True,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> Engine:
     """A new, uncached engine; ``schema`` pins PostgreSQL's search_path (tests).
 
     With a schema, the tables and ``alembic_version`` all live in it, so parallel
-    test workers never see each other's data.
+    test workers never see each other's data. ``lock_timeout``: seconds a statement
+    waits for a lock before failing (0 = forever on PostgreSQL, no wait on SQLite).
     """
     url = normalize_url(url)
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql" and schema:
-        connect_args["options"] = f"-csearch_path={schema}"
+    timeout_ms = max(int(lock_timeout * 1000), 0)
+    if parsed.get_backend_name() == "postgresql":
+        # connect_args replace the URL's own ``options``, so they are kept and extended.
+        options = [str(parsed.query.get("options", "")), f"-clock_timeout={timeout_ms}"]
+        if schema:
+            options.append(f"-csearch_path={schema}")
+        connect_args["options"] = " ".join(o for o in options if o)
     sqlite_path = sqlite_file(parsed)
     pool_args: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
     if parsed.get_backend_name() != "sqlite" or sqlite_path is not None:
@@ -103,15 +118,15 @@ def make_engine(url: str, *, schema: str | None = None, migrate: bool = True) ->
         pool_args["pool_use_lifo"] = True
     if sqlite_path is not None:
         Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args=connect_args, **pool_args)
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **pool_args)
     if engine.dialect.name == "sqlite":
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, timeout_ms)
     if migrate:
         upgrade_to_head(engine)
     return engine
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN, see below
@@ -120,7 +135,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
             "journal_mode=WAL",
             "foreign_keys=ON",
             "synchronous=NORMAL",
-            "busy_timeout=30000",
+            f"busy_timeout={busy_timeout_ms}",
             f"cache_size={_SQLITE_CACHE_KIB}",
             f"wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}",
         ):
@@ -138,7 +153,8 @@ def upgrade_to_head(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with write_connection(engine) as conn:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql":  # a long migration elsewhere is waited for, not a 503
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

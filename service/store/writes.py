@@ -1,7 +1,11 @@
 """Writes behind the data endpoints, each in one transaction.
 
 Every function takes an open write connection and raises a domain error before
-anything is committed, so an error leaves the store exactly as it was.
+anything is committed, so an error leaves the store exactly as it was. Each one
+that writes an owner's data locks that owner first
+(``introrank.service.store.concurrency.lock_owners``), before any other row, so
+it waits for the owner's other writers instead of deadlocking with them; the
+routes run each in ``run_write``, which re-runs it whole on a deadlock.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from introrank.model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
 from introrank.service.errors import InvalidInputError, NotFoundError
 from introrank.service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
 from introrank.service.store.aggregates import answer_impressions, fold_events, refresh_owners
+from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.tables import Contact, Event, Feedback, Owner, ServedRecommendation, utc_now
 
@@ -49,6 +54,7 @@ def bump_profile_revision(conn: Connection, tenant_id: int, owner_ids: list[str]
 
 
 def upsert_contacts(conn: Connection, tenant_id: int, owner_id: str, contacts: list[ContactItem]) -> int:
+    lock_owners(conn, tenant_id, [owner_id])
     require_owner(conn, tenant_id, owner_id)
     seen: dict[str, dict] = {}
     for item in contacts:
@@ -85,11 +91,16 @@ def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn
 
 
 def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tuple[int, int]:
-    """Insert new events (idempotent on event_id) and fold them into the aggregates."""
+    """Insert new events (idempotent on event_id) and fold them into the aggregates.
+
+    Rows go in sorted by event_id: two batches sharing ids wait on each other's
+    inserts in one order, never in a cycle.
+    """
+    lock_owners(conn, tenant_id, [e.owner_id for e in events])
     _check_contacts_exist(conn, tenant_id, events)
     unique = {e.event_id: e for e in reversed(events)}  # first occurrence of an id wins
     rows = [(tenant_id, e.event_id, e.owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction,
-             e.useful) for e in unique.values()]
+             e.useful) for e in sorted(unique.values(), key=lambda e: e.event_id)]
     inserted_ids = _insert_new_events(conn, tenant_id, rows)
     fresh = [r for r in rows if r[1] in inserted_ids]
     if fresh:
@@ -144,6 +155,7 @@ def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
     ``intro_made`` without an event creates the intro event. Aggregates follow
     in the same transaction, so serving and training keep seeing the same facts.
     """
+    lock_owners(conn, tenant_id, [body.owner_id])
     contact = conn.execute(select(Contact.contact_id).where(
         Contact.tenant_id == tenant_id, Contact.owner_id == body.owner_id, Contact.contact_id == body.contact_id))
     if contact.first() is None:
@@ -192,6 +204,7 @@ def delete_owner(conn: Connection, tenant_id: int, owner_id: str) -> None:
 
 
 def delete_contact(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
+    lock_owners(conn, tenant_id, [owner_id])
     table = Contact.__table__
     result = conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.owner_id == owner_id,
                                               table.c.contact_id == contact_id))

@@ -22,7 +22,7 @@ from introrank.service.schemas import (
     UpsertResult,
 )
 from introrank.service.store import writes as store
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 
 router = APIRouter(prefix="/v1", tags=["data"])
 log = logging.getLogger("introrank.ingest")
@@ -32,8 +32,7 @@ ContactId = Annotated[str, Path(min_length=1, max_length=200)]
 
 @router.put("/owners/{owner_id}", response_model=OwnerPublic)
 def upsert_owner(owner_id: OwnerId, body: OwnerUpsert, principal: WriteDep, engine: EngineDep) -> OwnerPublic:
-    with write_connection(engine) as conn:
-        store.upsert_owner(conn, principal.tenant_id, owner_id, body)
+    run_write(engine, lambda conn: store.upsert_owner(conn, principal.tenant_id, owner_id, body))
     return OwnerPublic(owner_id=owner_id, **body.model_dump())
 
 
@@ -41,23 +40,22 @@ def upsert_owner(owner_id: OwnerId, body: OwnerUpsert, principal: WriteDep, engi
 def upsert_contact(owner_id: OwnerId, contact_id: ContactId, body: ContactUpsert, principal: WriteDep,
                    engine: EngineDep) -> UpsertResult:
     item = ContactItem(contact_id=contact_id, **body.model_dump())
-    with write_connection(engine) as conn:
-        return UpsertResult(upserted=store.upsert_contacts(conn, principal.tenant_id, owner_id, [item]))
+    return UpsertResult(upserted=run_write(engine, lambda conn: store.upsert_contacts(
+        conn, principal.tenant_id, owner_id, [item])))
 
 
 @router.put("/owners/{owner_id}/contacts", response_model=UpsertResult)
 def upsert_contacts(owner_id: OwnerId, body: ContactBatch, principal: WriteDep,
                     engine: EngineDep) -> UpsertResult:
-    with write_connection(engine) as conn:
-        return UpsertResult(upserted=store.upsert_contacts(conn, principal.tenant_id, owner_id, body.contacts))
+    return UpsertResult(upserted=run_write(engine, lambda conn: store.upsert_contacts(
+        conn, principal.tenant_id, owner_id, body.contacts)))
 
 
 @router.post("/events", response_model=EventBatchResult)
 def post_events(body: EventBatch, principal: WriteDep, engine: EngineDep,
                 metrics: MetricsDep) -> EventBatchResult:
     """All or nothing; replaying a batch inserts nothing and reports every event as a duplicate."""
-    with write_connection(engine) as conn:
-        inserted, duplicates = store.insert_events(conn, principal.tenant_id, body.events)
+    inserted, duplicates = run_write(engine, lambda conn: store.insert_events(conn, principal.tenant_id, body.events))
     metrics.events.labels(result="inserted").inc(inserted)
     metrics.events.labels(result="duplicate").inc(duplicates)
     log.info("events ingested", extra={"inserted": inserted, "duplicates": duplicates,
@@ -67,19 +65,17 @@ def post_events(body: EventBatch, principal: WriteDep, engine: EngineDep,
 
 @router.post("/feedback", response_model=FeedbackResult, status_code=201)
 def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep) -> FeedbackResult:
-    with write_connection(engine) as conn:
-        return FeedbackResult(feedback_id=store.add_feedback(conn, principal.tenant_id, body))
+    return FeedbackResult(feedback_id=run_write(engine, lambda conn: store.add_feedback(
+        conn, principal.tenant_id, body)))
 
 
 @router.delete("/owners/{owner_id}", response_model=Deleted)
 def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep) -> Deleted:
-    with write_connection(engine) as conn:
-        store.delete_owner(conn, principal.tenant_id, owner_id)
+    run_write(engine, lambda conn: store.delete_owner(conn, principal.tenant_id, owner_id))
     return Deleted()
 
 
 @router.delete("/owners/{owner_id}/contacts/{contact_id}", response_model=Deleted)
 def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep) -> Deleted:
-    with write_connection(engine) as conn:
-        store.delete_contact(conn, principal.tenant_id, owner_id, contact_id)
+    run_write(engine, lambda conn: store.delete_contact(conn, principal.tenant_id, owner_id, contact_id))
     return Deleted()

@@ -15,7 +15,7 @@ from introrank.service.errors import NotFoundError
 from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
 from introrank.service.serving.model_holder import ServedModel
 from introrank.service.store import jobs
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 from introrank.service.store.jobs import JobRecord
 from introrank.service.store.policy import load_policy, save_policy
 
@@ -90,8 +90,7 @@ def start_retrain(principal: AdminDep, engine: EngineDep) -> JobPublic:
     this process; poll ``GET /v1/admin/jobs/{job_id}``. A promoted champion is
     served by every replica within ``INTRORANK_MODEL_POLL_SECONDS``.
     """
-    with write_connection(engine) as conn:
-        job_id = jobs.enqueue(conn, principal.tenant_id, jobs.RETRAIN)
+    job_id = run_write(engine, lambda conn: jobs.enqueue(conn, principal.tenant_id, jobs.RETRAIN))
     job = jobs.get_job(engine, principal.tenant_id, job_id)
     assert job is not None
     return _job_public(job)
@@ -115,6 +114,5 @@ def get_policy(principal: AdminDep, engine: EngineDep) -> PolicyPublic:
 
 @router.put("/v1/admin/policy", response_model=PolicyPublic)
 def put_policy(body: PolicyUpdate, principal: AdminDep, engine: EngineDep) -> PolicyPublic:
-    with write_connection(engine) as conn:
-        policy = save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True))
+    policy = run_write(engine, lambda conn: save_policy(conn, principal.tenant_id, body.model_dump(exclude_unset=True)))
     return PolicyPublic(**asdict(policy))

@@ -20,7 +20,7 @@ from introrank.service.schemas import (
 from introrank.service.serving.public import to_public
 from introrank.service.serving.recommend import keep_warm, log_served, recommend, remember_served
 from introrank.service.serving.stateless import score
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -56,8 +56,7 @@ def get_recommendations(
         result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when,
                            cache=request.app.state.profiles, scores=request.app.state.scores)
     if as_of is None:
-        with write_connection(engine) as conn:
-            revision = log_served(conn, principal.tenant_id, result)
+        revision = run_write(engine, lambda conn: log_served(conn, principal.tenant_id, result))
         remember_served(result, revision)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)

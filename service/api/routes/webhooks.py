@@ -31,7 +31,7 @@ from introrank.service.schemas import (
     WebhookPublic,
     WebhookUpsert,
 )
-from introrank.service.store.engine import write_connection
+from introrank.service.store.concurrency import run_write
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -51,8 +51,8 @@ def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep, set
         TargetPolicy.from_settings(settings).check_url(url)
     except TargetRefused as exc:
         raise InvalidInputError(None, "url", str(exc)) from None
-    with write_connection(engine) as conn:
-        row, generated = webhooks.put_webhook(conn, principal.tenant_id, url, body.secret, body.k)
+    row, generated = run_write(engine, lambda conn: webhooks.put_webhook(conn, principal.tenant_id, url, body.secret,
+                                                                         body.k))
     return WebhookCreated(**_public(row).model_dump(), secret=generated)
 
 
@@ -68,8 +68,7 @@ def get_webhook(principal: ReadDep, engine: EngineDep) -> WebhookPublic:
 @router.delete("", response_model=Deleted)
 def delete_webhook(principal: AdminDep, engine: EngineDep) -> Deleted:
     """Remove the webhook and its delivery history."""
-    with write_connection(engine) as conn:
-        webhooks.delete_webhook(conn, principal.tenant_id)
+    run_write(engine, lambda conn: webhooks.delete_webhook(conn, principal.tenant_id))
     return Deleted()
 
 
