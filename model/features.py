@@ -13,6 +13,7 @@ whenever a definition here changes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -295,13 +296,15 @@ def _rank_pct(values: np.ndarray, reference: np.ndarray, codes: np.ndarray) -> n
     keys = codes * width + dense[-n:] if n else codes
     order = np.argsort(keys, kind="stable")  # sorted needles: searchsorted walks ref_keys once
     ref_keys = keys[order][v_known[order]] if same else np.sort((codes * width + dense[:n])[r_known])
-    found = {}
-    for name, needles, side in (("left", keys, "left"), ("right", keys, "right"), ("group", codes * width, "left")):
+
+    def positions(needles: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
         at = np.empty(n, np.int64)
         at[order] = np.searchsorted(ref_keys, needles[order], side)
-        found[name] = at
-    below = found["left"] - found["group"] - (r_known & (reference < values))  # own entry is replaced
-    equal = found["right"] - found["left"] - (r_known & (reference == values))
+        return at
+
+    left, right, group = positions(keys, "left"), positions(keys, "right"), positions(codes * width, "left")
+    below = left - group - (r_known & (reference < values))  # the row's own entry is replaced, not compared
+    equal = right - left - (r_known & (reference == values))
     count = np.bincount(codes[r_known], minlength=codes.max(initial=-1) + 1)[codes] - r_known + v_known
     with np.errstate(invalid="ignore", divide="ignore"):
         rank = (1.0 + below + 0.5 * equal) / count

@@ -16,7 +16,7 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 
 from introrank.model.constants import CONTACT_ID
 from introrank.model.ranking import Scored, rank, score
@@ -178,7 +178,7 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> 
     """
     list_id, served_at = str(uuid.uuid4()), time.time()
     if result.items:
-        conn.execute(ServedRecommendation.__table__.insert(), [
+        conn.execute(cast(Table, ServedRecommendation.__table__).insert(), [
             {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
              "probability": it.probability, "model_version": result.model_version, "served_at": served_at}

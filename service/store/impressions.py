@@ -17,15 +17,17 @@ impression before its arrival, not only those before its ``occurred_at``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, Table, and_, exists, func, select
 
 from introrank.model.constants import CONTACT_ID
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.tables import Event, Feedback, PairAggregate, ServedRecommendation
 
-_TABLE = PairAggregate.__table__
+_TABLE = cast(Table, PairAggregate.__table__)
 
 
 def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> int | None:
@@ -69,7 +71,7 @@ def answer_received(conn: Connection, tenant_id: int, owner_ids: list[str], rece
 
     Only nonzero counters are visited (the partial index), each checked against its own events.
     """
-    events = Event.__table__
+    events = cast(Table, Event.__table__)
     received = exists().where(events.c.tenant_id == _TABLE.c.tenant_id, events.c.owner_id == _TABLE.c.owner_id,
                               events.c.contact_id == _TABLE.c.contact_id, events.c.received_at >= received_at)
     for owner_id in owner_ids:
