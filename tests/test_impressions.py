@@ -19,16 +19,16 @@ OWNER = "o2"
 
 
 @pytest.fixture
-def uncached(sqlite_engine, model_store, tiny):
+def uncached(engine, model_store, tiny):
     """Scores every request afresh, so a live list's ``as_of`` is when its impressions were read."""
-    app = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=0), engine=sqlite_engine)
-    key = create_api_key(sqlite_engine, "crm", admin=True)
+    app = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=0), engine=engine)
+    key = create_api_key(engine, "crm", admin=True)
     with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
         load_through_api(client, tiny)
         client.put("/v1/admin/policy", json={"impression_decay": 0.5}).raise_for_status()
-        with sqlite_engine.connect() as conn:
+        with engine.connect() as conn:
             tenant_id = conn.exec_driver_sql("SELECT id FROM tenants WHERE name = 'crm'").scalar_one()
-        yield client, sqlite_engine, tenant_id
+        yield client, engine, tenant_id
 
 
 def _list(client: httpx.Client, **params) -> dict:
