@@ -12,8 +12,12 @@ whenever a definition here changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Literal
+
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from introrank.model.aggregates import (
     Scalars,
@@ -243,16 +247,87 @@ def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray
     return (w * parts).sum(axis=1)
 
 
-def relative_features(dynamic: dict[str, np.ndarray], groups: np.ndarray) -> dict[str, np.ndarray]:
-    """Each candidate against the rest of its owner's list (``groups`` = owner of each row)."""
-    frame = pd.DataFrame({"g": groups, "last": dynamic["days_since_last_event"],
-                          "last_in": dynamic["days_since_last_in"]})
-    by_owner = frame.groupby("g", sort=False)
-    return {
-        "recency_rank": by_owner["last"].rank(method="average", pct=True).to_numpy(float),
-        "inbound_recency_rank": by_owner["last_in"].rank(method="average", pct=True).to_numpy(float),
-        "days_behind_freshest": (frame["last"] - by_owner["last"].transform("min")).to_numpy(float),
-    }
+# Each relative feature and the dynamic feature it ranks or measures.
+RELATIVE_BASES = {
+    "recency_rank": "days_since_last_event",
+    "inbound_recency_rank": "days_since_last_in",
+    "days_behind_freshest": "days_since_last_event",
+}
+
+
+def relative_features(dynamic: Mapping[str, ArrayLike] | pd.DataFrame, groups: np.ndarray,
+                      reference: Mapping[str, ArrayLike] | pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Each candidate against the rest of its owner's list (``groups`` = owner of each row).
+
+    The list is ``reference`` (row-aligned with ``dynamic``; ``dynamic`` itself
+    when omitted) with each row's own entry replaced by its value in ``dynamic``.
+    Training and serving set every row against the list as it is; keep-warm asks
+    what silence costs one tie while the owner's other ties stay as they are now.
+    """
+    codes = pd.factorize(np.asarray(groups))[0].astype(np.int64)
+    out = {}
+    for name, base in RELATIVE_BASES.items():
+        values = np.asarray(dynamic[base], dtype=float)
+        ref = values if reference is None else np.asarray(reference[base], dtype=float)
+        out[name] = (_behind_freshest(values, ref, codes) if name == "days_behind_freshest"
+                     else _rank_pct(values, ref, codes))
+    return out
+
+
+def relative_to(features: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """One owner's feature rows with their relative features taken against ``reference`` (row-aligned)."""
+    out = features.copy()
+    for name, values in relative_features(features, np.zeros(len(features), np.int64), reference).items():
+        out[name] = values
+    return out
+
+
+def _rank_pct(values: np.ndarray, reference: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """pandas' ``rank(method="average", pct=True)`` of each value in its group's list (NaN stays NaN)."""
+    n = len(values)
+    v_known, r_known = ~np.isnan(values), ~np.isnan(reference)
+    same = values is reference  # the usual case: one list, so one sort
+    both = values if same else np.concatenate([reference, values])
+    known = ~np.isnan(both)
+    dense = np.empty(len(both), np.int64)
+    uniq, dense[known] = np.unique(both[known], return_inverse=True)
+    dense[~known] = len(uniq)
+    width = len(uniq) + 1  # one integer key per (group, value): group * width + the value's position
+    keys = codes * width + dense[-n:] if n else codes
+    order = np.argsort(keys, kind="stable")  # sorted needles: searchsorted walks ref_keys once
+    ref_keys = keys[order][v_known[order]] if same else np.sort((codes * width + dense[:n])[r_known])
+
+    def positions(needles: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+        at = np.empty(n, np.int64)
+        at[order] = np.searchsorted(ref_keys, needles[order], side)
+        return at
+
+    left, right, group = positions(keys, "left"), positions(keys, "right"), positions(codes * width, "left")
+    below = left - group - (r_known & (reference < values))  # the row's own entry is replaced, not compared
+    equal = right - left - (r_known & (reference == values))
+    count = np.bincount(codes[r_known], minlength=codes.max(initial=-1) + 1)[codes] - r_known + v_known
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rank = (1.0 + below + 0.5 * equal) / count
+    return np.where(v_known, rank, np.nan)
+
+
+def _behind_freshest(values: np.ndarray, reference: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Days behind the freshest tie of the list (the row itself included)."""
+    n = len(values)
+    if n == 0:
+        return np.empty(0)
+    ref = np.where(np.isnan(reference), np.inf, reference)  # NaN never is the freshest
+    order = np.lexsort((ref, codes))
+    starts = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1]])
+    group_of_start = codes[order][starts]
+    first = np.empty(group_of_start.max() + 1)
+    second = np.full(len(first), np.inf)
+    holder = np.empty(len(first), np.int64)
+    first[group_of_start], holder[group_of_start] = ref[order[starts]], order[starts]
+    has_second = (starts + 1 < n) & (codes[order][np.minimum(starts + 1, n - 1)] == group_of_start)
+    second[group_of_start[has_second]] = ref[order[starts[has_second] + 1]]
+    others = np.where(np.arange(n) == holder[codes], second[codes], first[codes])
+    return values - np.minimum(others, values)
 
 
 def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray,

@@ -25,8 +25,8 @@ from servicekit import _free_port, live_server
 from sqlalchemy import Engine, text
 
 from introrank.model.features import FEATURE_NAMES
-from introrank.server import create_app
-from introrank.service.serving.recommend import candidate_features, load_contacts, load_owner, states_as_of
+from introrank.service.api.app import create_app
+from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner, states_as_of
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states
 from introrank.service.store.concurrency import run_write

@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from introrank.model.aggregates import SCALAR_FIELDS, merge_scalars, pair_scalars, prune_recent, window_stats
-from introrank.model.events import SECONDS_PER_DAY, EventArrays
-from introrank.model.features import FEATURE_NAMES, static_features
+from introrank.model.events import SECONDS_PER_DAY, EventArrays, encode_directions
+from introrank.model.features import (
+    FEATURE_NAMES,
+    STATIC_FEATURES,
+    assemble,
+    features_at_cut,
+    relative_features,
+    relative_to,
+    static_features,
+)
 from introrank.training.snapshots import SnapshotConfig, build_snapshots, parse_positive
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC").timestamp()
@@ -200,3 +208,42 @@ def test_event_encoders_map_every_spelling_and_name_the_first_unknown():
     assert np.array_equal(encode_useful(pd.Series([1, 0, 1]), 3), [1.0, 0.0, 1.0])
     assert np.array_equal(encode_useful(pd.Series(["true", pd.NA], dtype="string"), 2), [1.0, np.nan], equal_nan=True)
     assert np.isnan(encode_useful(None, 2)).all()
+
+
+def test_relative_features_equal_pandas_group_ranks():
+    """The one relative-feature code against pandas' own group rank and min, NaN and ties included."""
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(1, 40))
+        groups = rng.integers(0, 4, n).astype(str)
+        last, last_in = (rng.integers(0, 15, n).astype(float) for _ in range(2))
+        last[rng.random(n) < 0.2], last_in[rng.random(n) < 0.3] = np.nan, np.nan
+        frame = pd.DataFrame({"g": groups, "last": last, "last_in": last_in})
+        by = frame.groupby("g", sort=False)
+        got = relative_features({"days_since_last_event": last, "days_since_last_in": last_in}, groups)
+        np.testing.assert_array_equal(got["recency_rank"], by["last"].rank(method="average", pct=True))
+        np.testing.assert_array_equal(got["inbound_recency_rank"], by["last_in"].rank(method="average", pct=True))
+        np.testing.assert_array_equal(got["days_behind_freshest"], frame["last"] - by["last"].transform("min"))
+
+
+def test_keep_warm_ages_one_tie_as_the_feature_code_would():
+    """Keep-warm's aged row i equals the features of the list where tie i alone aged and the rest stayed."""
+    rng = np.random.default_rng(6)
+    n = 30
+    events = _random_events(rng, 600, n)
+    outbound_only = encode_directions(np.array(["out"]))[0]
+    events = EventArrays.build(events.pair, events.ts, events.type_code,
+                               np.where(events.pair < 5, outbound_only, events.dir_code), events.useful)
+    cut = float(np.nanmax(events.ts)) + DAY
+    now_dynamic = features_at_cut(events, n, cut)
+    aged_dynamic = features_at_cut(events, n, cut + 60 * DAY)
+    static = np.zeros((n, len(STATIC_FEATURES)))
+    now, aged = assemble(now_dynamic, static), assemble(aged_dynamic, static)
+    assert now["days_since_last_in"].isna().any()  # NaN ties are part of the check
+    got = relative_to(aged, now)
+    assert not np.allclose(got["recency_rank"], aged["recency_rank"])  # not the whole list aged together
+    for i in range(n):
+        alone = {k: np.where(np.arange(n) == i, aged_dynamic[k], v) for k, v in now_dynamic.items()}
+        expected = assemble(alone, static).iloc[i]
+        np.testing.assert_allclose(got.iloc[i].to_numpy(), expected.to_numpy(), rtol=1e-12, equal_nan=True,
+                                   err_msg=f"tie {i}")

@@ -238,3 +238,30 @@ def test_profile_cache_sees_contact_and_owner_changes(app_client, tiny):
     assert top not in after
     owner = client.get("/v1/owners/o1/recommendations", params={"goal": "business_growth"}).json()
     assert owner["goal"] == "business_growth"
+
+
+def _companies(tiny, items: list[dict]) -> pd.Series:
+    companies = tiny.contacts.set_index("contact_id").loc[[r["contact_id"] for r in items], "company"]
+    return companies[companies.fillna("") != ""]
+
+
+def test_stateless_score_uses_the_tenant_policy_as_the_stored_path_does(app_client, tiny):
+    client, _ = app_client
+    load_through_api(client, tiny)
+    default = {o: client.post("/v1/score", json=_score_body(tiny, o, ISO_T)).json()["recommendations"]
+               for o in tiny.owners["owner_id"]}
+    crowded = [o for o, items in default.items() if _companies(tiny, items).value_counts().max() > 1]
+    assert crowded, "expected a default list with two contacts from one company"
+    owner = crowded[0]
+    client.put("/v1/admin/policy", json={"max_per_company": 1, "impression_decay": 1.0}).raise_for_status()
+    for as_of in (ISO_T, None):
+        stateless = client.post("/v1/score", json=_score_body(tiny, owner, as_of)).json()["recommendations"]
+        stored = client.get(f"/v1/owners/{owner}/recommendations",
+                            params={"k": 10, **({"as_of": as_of} if as_of else {})}).json()["recommendations"]
+        assert _companies(tiny, stateless).value_counts().max() == 1
+        assert [r["contact_id"] for r in stateless] == [r["contact_id"] for r in stored] and len(stored) == 10
+        for x, y in zip(stateless, stored, strict=True):
+            assert x["probability"] == pytest.approx(y["probability"], abs=1e-6)
+            assert (x["reasons"], x["action"]) == (y["reasons"], y["action"])
+    capped = client.post("/v1/score", json=_score_body(tiny, owner, ISO_T)).json()["recommendations"]
+    assert [r["contact_id"] for r in capped] != [r["contact_id"] for r in default[owner]]

@@ -64,18 +64,3 @@ def test_impressions_sink_a_contact():
     shown = rerank(scores, np.array(["", ""], dtype=object), np.zeros(2, bool), np.full(2, np.nan), k=2,
                    unanswered_impressions=np.array([3.0, 0.0]))
     assert plain.tolist() == [0, 1] and shown.tolist() == [1, 0]
-
-
-def test_aging_one_tie_ranks_it_against_the_others_as_they_are():
-    from introrank.model.keep_warm import _rank_among
-
-    rng = np.random.default_rng(1)
-    current = rng.integers(0, 50, 12).astype(float)
-    current[3] = np.nan
-    aged = current + 60
-    got = _rank_among(current, aged)
-    for i in range(len(current)):
-        values = current.copy()
-        values[i] = aged[i]
-        expected = pd.Series(values).rank(method="average", pct=True).iloc[i]
-        assert (np.isnan(expected) and np.isnan(got[i])) or abs(expected - got[i]) < 1e-12

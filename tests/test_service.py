@@ -13,9 +13,9 @@ from servicekit import live_server, load_through_api
 from sqlalchemy import MetaData, select
 
 from introrank.model.features import FEATURE_NAMES
-from introrank.model.rerank import rerank
+from introrank.model.ranking import score_and_rank
 from introrank.service.api.app import create_app
-from introrank.service.serving.recommend import candidate_features, load_contacts, load_owner
+from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states
 from introrank.service.store.keys import create_api_key
@@ -124,13 +124,14 @@ def test_as_of_equals_offline_ranking(served, tiny, model_store):
     for owner_id in tiny.owners["owner_id"]:
         rows = offline[offline["owner_id"] == owner_id].reset_index(drop=True)
         contacts = rows[["contact_id"]].merge(tiny.contacts, on="contact_id", how="left")
-        raw = ranker.raw_score(rows[list(FEATURE_NAMES)])
-        chosen = rerank(ranker.calibrate(raw), contacts["company"].to_numpy(object),
-                        contacts["do_not_recommend"].eq("true").to_numpy(), rows["days_since_last_ask"].to_numpy(),
-                        k=10, tiebreak=raw)
+        ranked = score_and_rank(ranker, rows[list(FEATURE_NAMES)], contacts["company"],
+                                contacts["do_not_recommend"].eq("true"), k=10)
         body = a.get(f"/v1/owners/{owner_id}/recommendations",
                      params={"as_of": pd.Timestamp(T_SPLIT, unit="s", tz="UTC").isoformat(), "k": 10}).json()
-        assert [r["contact_id"] for r in body["recommendations"]] == rows["contact_id"].iloc[chosen].tolist()
+        assert [r["contact_id"] for r in body["recommendations"]] == rows["contact_id"].iloc[
+            [r.index for r in ranked]].tolist()
+        assert [(r["reasons"], r["action"]["type"]) for r in body["recommendations"]] == [
+            (r.reasons, r.action.type) for r in ranked]
 
 
 def test_recommendation_body(served, tiny):

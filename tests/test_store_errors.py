@@ -14,12 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from introrank.service.api.jobs import JobRunner
 from servicekit import live_server
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from introrank.server import create_app
+from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.engine import make_engine
 from introrank.service.store.keys import create_api_key
@@ -127,18 +126,25 @@ def test_sql_parameters_never_reach_an_exception_message(engine: Engine) -> None
     assert "Zelda" not in str(caught.value) and "hidden" in str(caught.value)
 
 
-def test_jobs_report_the_error_type_only_and_json_safe_results() -> None:
-    runner = JobRunner()
+def test_jobs_report_the_error_type_only_and_json_safe_results(sqlite_engine: Engine) -> None:
+    """A worker that fails records the exception type only; a result with NaN is stored as JSON null."""
+    from introrank.service.settings import Settings
+    from introrank.service.store import jobs
+    from introrank.service.store.engine import get_or_create_tenant, write_connection
+    from introrank.worker import run_job
 
-    def fails() -> dict:
-        raise ValueError(f"could not rank {SECRET}")
-
-    failed = runner.submit("retrain", fails)
-    done = runner.submit("retrain", lambda: {"ndcg": float("nan"), "cuts": [1.0, math.inf], "nested": {"x": -math.inf}})
-    for _ in range(200):
-        if failed.finished_at and done.finished_at:
-            break
-        time.sleep(0.01)
-    assert (failed.state, failed.error) == ("failed", "ValueError")
-    assert (done.state, done.result) == ("succeeded", {"ndcg": None, "cuts": [1.0, None], "nested": {"x": None}})
-    json.dumps(done.result, allow_nan=False)
+    with write_connection(sqlite_engine) as conn:
+        tenant_id = get_or_create_tenant(conn, SECRET)  # no data: the retrain fails, its message naming the tenant
+        failing = jobs.enqueue(conn, tenant_id)
+    claimed = jobs.claim_next(sqlite_engine, "w1", max_running=1)
+    assert claimed is not None and claimed.id == failing
+    run_job(sqlite_engine, Settings(), claimed, "w1")
+    failed = jobs.get_job(sqlite_engine, tenant_id, failing)
+    assert failed.state == "failed" and failed.error.isidentifier() and SECRET not in failed.error
+    with write_connection(sqlite_engine) as conn:
+        done = jobs.enqueue(conn, tenant_id)
+    jobs.claim_next(sqlite_engine, "w1", max_running=1)
+    jobs.finish(sqlite_engine, done, result={"ndcg": float("nan"), "cuts": [1.0, math.inf], "nested": {"x": -math.inf}})
+    record = jobs.get_job(sqlite_engine, tenant_id, done)
+    assert (record.state, record.result) == ("succeeded", {"ndcg": None, "cuts": [1.0, None], "nested": {"x": None}})
+    json.dumps(record.result, allow_nan=False)

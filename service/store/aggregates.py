@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, select
 
 from introrank.model.aggregates import (
     SCALAR_FIELDS,
@@ -73,15 +73,22 @@ def _nullable(values: np.ndarray) -> list:
     return np.where(np.isnan(values), None, values).tolist()
 
 
-def _rows(conn: Connection, tenant_id: int, states: PairStates) -> list[tuple]:
-    """Row tuples for the upsert, built column-wise; new events answer every impression (counter 0)."""
+def _rows(conn: Connection, tenant_id: int, states: PairStates, kept: dict[tuple[str, str], int] | None = None
+          ) -> list[tuple]:
+    """Row tuples for the upsert, built column-wise.
+
+    Unanswered impressions: ``kept`` (owner_id, contact_id) -> counter carries
+    counters over; every other pair starts at 0 (its new events answered them).
+    """
     blobs = encode_recent_by_pair(states.recent, len(states.pairs))
     now = utc_now()
     # SQLite keeps SQLAlchemy's naive-UTC text form; PostgreSQL takes the aware datetime.
     stamp = now.replace(tzinfo=None).isoformat(sep=" ") if conn.dialect.name == "sqlite" else now
     n = len(blobs)
-    columns = [[tenant_id] * n, states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist(), [stamp] * n,
-               blobs, [0] * n, *(_nullable(states.scalars[f]) for f in SCALAR_FIELDS)]
+    owners, contacts = states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist()
+    shown = [0] * n if not kept else [kept.get(pair, 0) for pair in zip(owners, contacts, strict=True)]
+    columns = [[tenant_id] * n, owners, contacts, [stamp] * n, blobs, shown,
+               *(_nullable(states.scalars[f]) for f in SCALAR_FIELDS)]
     return list(zip(*columns, strict=True))
 
 
@@ -138,17 +145,26 @@ def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) 
 
 
 def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> int:
-    """Recompute every aggregate of these owners from their events; returns rows written."""
+    """Recompute every aggregate of these owners from their events; returns rows written.
+
+    Unanswered-impression counters survive the rewrite: a recompute is not something
+    happening with a contact (the callers answer the pairs that did, see
+    ``introrank.service.store.impressions``).
+    """
     owner_ids = sorted(set(owner_ids))
     lock_owners(conn, tenant_id, owner_ids)
     bump_state_revision(conn, tenant_id, owner_ids)
+    kept: dict[tuple[str, str], int] = {}
     for start in range(0, len(owner_ids), 500):
         chunk = owner_ids[start : start + 500]
+        shown = select(_TABLE.c.owner_id, _TABLE.c.contact_id, _TABLE.c.unanswered_impressions).where(
+            _TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id.in_(chunk), _TABLE.c.unanswered_impressions > 0)
+        kept.update({(o, c): int(n) for o, c, n in conn.execute(shown)})
         conn.execute(delete(_TABLE).where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id.in_(chunk)))
     events = read_events(conn, tenant_id, owner_ids)
     if events.empty:
         return 0
-    rows = _rows(conn, tenant_id, states_from_events(events))
+    rows = _rows(conn, tenant_id, states_from_events(events), kept)
     _upsert(conn, rows)
     return len(rows)
 
@@ -196,44 +212,6 @@ def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairSt
             found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
     empty = (b"",) + (None,) * len(SCALAR_FIELDS)
     return _states_of([found.get(key) or key + empty for key in keys])
-
-
-def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> int | None:
-    """One more unanswered impression for each served contact (reset when events arrive).
-
-    Returns the owner's new ``impression_revision`` (None when nothing was served).
-    """
-    if not contact_ids:
-        return None
-    lock_owners(conn, tenant_id, [owner_id])
-    conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
-                                       _TABLE.c.contact_id.in_(contact_ids))
-                 .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
-    return _bump_impression_revision(conn, tenant_id, owner_id)
-
-
-def _bump_impression_revision(conn: Connection, tenant_id: int, owner_id: str) -> int | None:
-    with raw_cursor(conn) as (cursor, mark):
-        cursor.execute(f"UPDATE owners SET impression_revision = impression_revision + 1 WHERE tenant_id = {mark} "
-                       f"AND owner_id = {mark} RETURNING impression_revision", [tenant_id, owner_id])
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
-
-
-def load_impressions(conn: Connection, tenant_id: int, owner_id: str) -> dict[str, int]:
-    """The owner's nonzero unanswered-impression counters (a partial index holds just these)."""
-    with raw_cursor(conn) as (cursor, mark):
-        cursor.execute(f"SELECT contact_id, unanswered_impressions FROM pair_aggregates WHERE tenant_id = {mark} "
-                       f"AND owner_id = {mark} AND unanswered_impressions > 0", [tenant_id, owner_id])
-        return dict(cursor.fetchall())
-
-
-def answer_impressions(conn: Connection, tenant_id: int, owner_id: str, contact_id: str) -> None:
-    """Feedback on a contact counts as something happening: its impressions are answered."""
-    lock_owners(conn, tenant_id, [owner_id])
-    conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
-                                       _TABLE.c.contact_id == contact_id).values(unanswered_impressions=0))
-    _bump_impression_revision(conn, tenant_id, owner_id)
 
 
 def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:

@@ -70,6 +70,7 @@ from introrank.model.constants import (
 from introrank.service.store.aggregates import refresh_owners
 from introrank.service.store.concurrency import lock_owners, run_write
 from introrank.service.store.engine import get_or_create_tenant
+from introrank.service.store.impressions import answer_received
 from introrank.service.store.tables import Base, Contact, Event, Owner, utc_now
 from introrank.service.store.writes import bump_profile_revision
 
@@ -176,9 +177,12 @@ def import_csvs(
                 bump_profile_revision(conn, tenant_id, sorted(contact_rows[OWNER_ID].unique()))
         if event_rows is not None and events:
             _check_contacts_known(conn, tenant_id, tenant, event_rows, events)
-            report.events = _write_events(conn, tenant_id, event_rows, events)
+            received_at = time.time()
+            report.events = _write_events(conn, tenant_id, event_rows, events, received_at)
             if report.events.inserted:  # a re-import inserts nothing and must change nothing
-                _after_events_inserted(conn, tenant_id, sorted(event_rows[OWNER_ID].unique()))
+                touched = sorted(event_rows[OWNER_ID].unique())
+                _after_events_inserted(conn, tenant_id, touched)
+                answer_received(conn, tenant_id, touched, received_at)
         return report
 
     report = run_write(engine, write, bulk=True)
@@ -581,13 +585,14 @@ def _check_contacts_known(conn: Connection, tenant_id: int, tenant: str, rows: p
 # --- events: bulk insert, duplicates ignored ----------------------------------
 
 
-def _write_events(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Path) -> FileReport:
+def _write_events(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Path,
+                  received_at: float) -> FileReport:
     duplicate = rows.duplicated(EVENT_ID, keep="first")
     rows = rows[~duplicate]
     if conn.dialect.name == "postgresql":
-        inserted = _copy_events_postgres(conn, tenant_id, rows)
+        inserted = _copy_events_postgres(conn, tenant_id, rows, received_at)
     else:
-        inserted = _insert_events_sqlite(conn, tenant_id, rows)
+        inserted = _insert_events_sqlite(conn, tenant_id, rows, received_at)
     in_file = int(duplicate.sum())
     return FileReport(
         Path(path).name,
@@ -597,7 +602,7 @@ def _write_events(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Pa
     )
 
 
-def _insert_events_sqlite(conn: Connection, tenant_id: int, rows: pd.DataFrame) -> int:
+def _insert_events_sqlite(conn: Connection, tenant_id: int, rows: pd.DataFrame, received_at: float) -> int:
     """executemany on the raw sqlite3 cursor: no per-row Python work beyond the tuple.
 
     A batch larger than the table is loaded with the (tenant, owner,
@@ -605,13 +610,13 @@ def _insert_events_sqlite(conn: Connection, tenant_id: int, rows: pd.DataFrame) 
     million random B-tree inserts, a third faster. SQLite DDL is transactional
     and WAL readers keep their snapshot, so nobody sees the index missing.
     """
-    columns = ("tenant_id", *EVENT_COLUMNS)
+    columns = ("tenant_id", "received_at", *EVENT_COLUMNS)
     sql = (
         f"INSERT INTO {Event.__tablename__} ({', '.join(columns)}) "
         f"VALUES ({', '.join('?' * len(columns))}) "
         f"ON CONFLICT (tenant_id, {EVENT_ID}) DO NOTHING"
     )
-    params = zip(repeat(tenant_id), *(rows[c].tolist() for c in EVENT_COLUMNS), strict=False)
+    params = zip(repeat(tenant_id), repeat(received_at), *(rows[c].tolist() for c in EVENT_COLUMNS), strict=False)
     stored = conn.execute(select(func.max(Event.id))).scalar() or 0
     rebuild = len(rows) >= _REBUILD_INDEX_ROWS and len(rows) > stored  # not on re-imports
     if rebuild:
@@ -627,7 +632,7 @@ def _insert_events_sqlite(conn: Connection, tenant_id: int, rows: pd.DataFrame) 
     return inserted
 
 
-def _copy_events_postgres(conn: Connection, tenant_id: int, rows: pd.DataFrame) -> int:
+def _copy_events_postgres(conn: Connection, tenant_id: int, rows: pd.DataFrame, received_at: float) -> int:
     """COPY into a temp table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING."""
     staging, columns = "introrank_import_events", ", ".join(EVENT_COLUMNS)
     text = _to_csv(rows[list(EVENT_COLUMNS)])
@@ -642,10 +647,10 @@ def _copy_events_postgres(conn: Connection, tenant_id: int, rows: pd.DataFrame) 
             for start in range(0, len(text), _COPY_CHUNK):
                 copy.write(text[start : start + _COPY_CHUNK])
         cursor.execute(
-            f"INSERT INTO {Event.__tablename__} (tenant_id, {columns}) "
-            f"SELECT %s, {columns} FROM {staging} "
+            f"INSERT INTO {Event.__tablename__} (tenant_id, received_at, {columns}) "
+            f"SELECT %s, %s, {columns} FROM {staging} "
             f"ON CONFLICT (tenant_id, {EVENT_ID}) DO NOTHING",
-            (tenant_id,),
+            (tenant_id, received_at),
         )
         inserted = cursor.rowcount
         cursor.execute(f"DROP TABLE {staging}")

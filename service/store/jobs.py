@@ -50,15 +50,13 @@ def enqueue(conn: Connection, tenant_id: int, kind: str = RETRAIN) -> str:
 
 
 def _record(conn: Connection, job_id: str, tenant_id: int | None = None) -> JobRecord | None:
-    query = select(Job, Tenant.name).join(Tenant, Tenant.id == Job.tenant_id).where(Job.id == job_id)
+    query = (select(Job.id, Job.tenant_id, Tenant.name, Job.kind, Job.state, Job.created_at, Job.started_at,
+                    Job.finished_at, Job.result, Job.error)
+             .join(Tenant, Tenant.id == Job.tenant_id).where(Job.id == job_id))
     if tenant_id is not None:
         query = query.where(Job.tenant_id == tenant_id)
     row = conn.execute(query).first()
-    if row is None:
-        return None
-    job = row[0]
-    return JobRecord(job.id, job.tenant_id, row[1], job.kind, job.state, job.created_at, job.started_at,
-                     job.finished_at, job.result, job.error)
+    return None if row is None else JobRecord(*row)
 
 
 def get_job(engine: Engine, tenant_id: int, job_id: str) -> JobRecord | None:

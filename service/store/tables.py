@@ -225,6 +225,9 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String())
     direction: Mapped[str] = mapped_column(String(8))
     useful: Mapped[bool | None] = mapped_column(Boolean)
+    # When the service stored it (epoch seconds; NULL for rows stored before 0008): a recorded event
+    # answers the pair's impressions, and ``as_of`` replays that by this time, not by ``occurred_at``.
+    received_at: Mapped[float | None] = mapped_column(Double)
 
 
 # --- the online side: per-pair feature aggregates, the served-list log, feedback ---
@@ -301,6 +304,7 @@ class Feedback(Base):
     useful: Mapped[bool | None] = mapped_column(Boolean)
     event_id: Mapped[str | None] = mapped_column(String())
     occurred_at: Mapped[float] = mapped_column(Double)
+    received_at: Mapped[float | None] = mapped_column(Double)  # when stored: it answers the impressions then
 
 
 # --- webhooks ---

@@ -21,9 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from introrank.model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
 from introrank.service.errors import InvalidInputError, NotFoundError
 from introrank.service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
-from introrank.service.store.aggregates import answer_impressions, fold_events, refresh_owners
+from introrank.service.store.aggregates import fold_events, refresh_owners
 from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
+from introrank.service.store.impressions import answer_impressions
 from introrank.service.store.tables import Contact, Event, Feedback, Owner, ServedRecommendation, utc_now
 
 
@@ -99,8 +100,9 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
     lock_owners(conn, tenant_id, [e.owner_id for e in events])
     _check_contacts_exist(conn, tenant_id, events)
     unique = {e.event_id: e for e in reversed(events)}  # first occurrence of an id wins
+    received_at = time.time()
     rows = [(tenant_id, e.event_id, e.owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction,
-             e.useful) for e in sorted(unique.values(), key=lambda e: e.event_id)]
+             e.useful, received_at) for e in sorted(unique.values(), key=lambda e: e.event_id)]
     inserted_ids = _insert_new_events(conn, tenant_id, rows)
     fresh = [r for r in rows if r[1] in inserted_ids]
     if fresh:
@@ -113,7 +115,8 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
     return len(inserted_ids), len(events) - len(inserted_ids)
 
 
-_EVENT_ROW = ("tenant_id", "event_id", "owner_id", "contact_id", "occurred_at", "type", "direction", "useful")
+_EVENT_ROW = ("tenant_id", "event_id", "owner_id", "contact_id", "occurred_at", "type", "direction", "useful",
+              "received_at")
 _FOLDED = (OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful")
 
 
@@ -143,7 +146,8 @@ def _insert_new_events(conn: Connection, tenant_id: int, rows: list[tuple]) -> s
                            f"({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
             existing.update(r[0] for r in cursor.fetchall())
         new = [r for r in rows if r[1] not in existing]
-        cursor.executemany(f"INSERT INTO events ({', '.join(_EVENT_ROW)}) VALUES ({', '.join([mark] * 8)})", new)
+        marks = ", ".join([mark] * len(_EVENT_ROW))
+        cursor.executemany(f"INSERT INTO events ({', '.join(_EVENT_ROW)}) VALUES ({marks})", new)
     return {r[1] for r in new}
 
 
@@ -180,7 +184,7 @@ def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
     result = conn.execute(Feedback.__table__.insert().values(
         tenant_id=tenant_id, owner_id=body.owner_id, contact_id=body.contact_id,
         recommendation_id=body.recommendation_id, outcome=body.outcome, useful=useful,
-        event_id=event_id, occurred_at=when).returning(Feedback.__table__.c.id))
+        event_id=event_id, occurred_at=when, received_at=time.time()).returning(Feedback.__table__.c.id))
     return int(result.scalar_one())
 
 

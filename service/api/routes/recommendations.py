@@ -17,10 +17,10 @@ from introrank.service.schemas import (
     RecommendationsPublic,
     ScoreRequest,
 )
+from introrank.service.serving.keep_warm import keep_warm
 from introrank.service.serving.public import to_public
-from introrank.service.serving.recommend import keep_warm, log_served, recommend, remember_served
-from introrank.service.serving.stateless import score
-from introrank.service.store.concurrency import run_write
+from introrank.service.serving.recommend import serve_recommendations
+from introrank.service.serving.stateless import score_for_tenant
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
@@ -51,21 +51,17 @@ def get_recommendations(
     Live lists are logged (one ``recommendation_id`` per item) so feedback joins
     to them; ``as_of`` backtests are not logged.
     """
-    when = _aware(as_of)
-    with engine.connect() as conn:
-        result = recommend(conn, principal.tenant_id, owner_id, served, k, goal, when,
-                           cache=request.app.state.profiles, scores=request.app.state.scores)
-    if as_of is None:
-        revision = run_write(engine, lambda conn: log_served(conn, principal.tenant_id, result))
-        remember_served(result, revision)
+    result = serve_recommendations(engine, principal.tenant_id, owner_id, served, k, goal, _aware(as_of),
+                                   profiles=request.app.state.profiles, scores=request.app.state.scores)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)
 
 
 @router.post("/score", response_model=RecommendationsPublic)
-def post_score(body: ScoreRequest, principal: ReadDep, served: ServedModelDep) -> RecommendationsPublic:
-    """Stateless: rank the contacts and events in the body; nothing is stored or logged."""
-    return to_public(score(body, served))
+def post_score(body: ScoreRequest, principal: ReadDep, engine: EngineDep,
+               served: ServedModelDep) -> RecommendationsPublic:
+    """Stateless: rank the contacts and events in the body under the tenant's policy; nothing is stored."""
+    return to_public(score_for_tenant(engine, principal.tenant_id, body, served))
 
 
 @router.get("/owners/{owner_id}/keep-warm", response_model=KeepWarmPublic)

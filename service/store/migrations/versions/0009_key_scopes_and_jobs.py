@@ -6,8 +6,8 @@ before gets all three, any other key read and write), keys gain
 retrain jobs so they outlive the process that queued them and the one that
 runs them.
 
-Revision ID: 0008_key_scopes_and_jobs
-Revises: 0007_state_revision
+Revision ID: 0009_key_scopes_and_jobs
+Revises: 0008_received_at
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_key_scopes_and_jobs"
-down_revision: str | None = "0007_state_revision"
+revision: str = "0009_key_scopes_and_jobs"
+down_revision: str | None = "0008_received_at"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

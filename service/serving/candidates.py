@@ -1,0 +1,128 @@
+"""An owner's candidates as the model's inputs: the owner row, the profiles, the pair states, the features.
+
+The stored path reads the owner's aggregates, ``as_of`` replays the stored events
+before that time and the stateless scorer takes the request's events; all three
+end in ``candidate_features``, so they build the same matrix from the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from introrank.model.aggregates import window_stats
+from introrank.model.constants import CONTACT_ID, OWNER_ID
+from introrank.model.events import EventArrays
+from introrank.model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
+from introrank.service.errors import NotFoundError
+from introrank.service.serving.profile_cache import Profile, ProfileCache
+from introrank.service.store.aggregates import PairStates, states_from_events
+from introrank.service.store.tables import Contact, Event, Owner
+
+CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
+                   Contact.mutual_connections, Contact.do_not_recommend)
+OWNER_COLUMNS = (Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
+                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision)
+
+
+@dataclass(frozen=True)
+class OwnerRecord:
+    """The owner row as plain values: a cached recommendation needs only the revisions and the goal,
+    and building a one-row DataFrame costs more than the rest of such a request."""
+
+    owner_id: str
+    career_stage: int | None
+    industry: str | None
+    goal: str
+    target_industries: list[str]
+    target_companies: list[str]
+    profile_revision: int
+    state_revision: int
+    impression_revision: int = 0
+
+    def frame(self) -> pd.DataFrame:
+        """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
+        return pd.DataFrame({OWNER_ID: [self.owner_id], "career_stage": [self.career_stage],
+                             "industry": [self.industry], "goal": [self.goal],
+                             "target_industries": [self.target_industries], "target_companies": [self.target_companies],
+                             "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
+
+
+def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerRecord:
+    row = conn.execute(select(*OWNER_COLUMNS).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id)).first()
+    if row is None:
+        raise NotFoundError("owner", owner_id)
+    return OwnerRecord(row.owner_id, row.career_stage, row.industry, row.goal, list(row.target_industries or []),
+                       list(row.target_companies or []), int(row.profile_revision), int(row.state_revision),
+                       int(row.impression_revision))
+
+
+def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
+    return load_owner_record(conn, tenant_id, owner_id).frame()
+
+
+def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
+    query = select(*CONTACT_COLUMNS).where(Contact.tenant_id == tenant_id, Contact.owner_id == owner_id)
+    frame = pd.DataFrame.from_records([tuple(r) for r in conn.execute(query)], columns=[c.key for c in CONTACT_COLUMNS])
+    frame.insert(0, OWNER_ID, owner_id)
+    return frame
+
+
+def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float) -> PairStates:
+    """The owner's pair states rebuilt from stored events strictly before ``as_of``."""
+    columns = [Event.owner_id, Event.contact_id, Event.occurred_at, Event.type, Event.direction, Event.useful]
+    query = select(*columns).where(Event.tenant_id == tenant_id, Event.owner_id == owner_id,
+                                   Event.occurred_at < as_of)
+    events = pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in columns])
+    return states_from_events(events)
+
+
+def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None) -> Profile:
+    """Every contact's row and static features, indexed by contact_id."""
+    contacts = contacts.reset_index(drop=True)
+    static = static_features(contacts[[OWNER_ID, CONTACT_ID]], owner, contacts, goal)
+    return Profile(contacts, static[list(STATIC_FEATURES)].to_numpy(dtype=float), pd.Index(contacts[CONTACT_ID]))
+
+
+def owner_profile(conn: Connection, tenant_id: int, owner: pd.DataFrame, goal: str | None,
+                  cache: ProfileCache | None) -> Profile:
+    owner_id = str(owner[OWNER_ID].iloc[0])
+
+    def build() -> Profile:
+        return build_profile(owner, load_contacts(conn, tenant_id, owner_id), goal)
+
+    if cache is None:
+        return build()
+    return cache.get((tenant_id, owner_id, goal), int(owner["profile_revision"].iloc[0]), build)
+
+
+def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame | None, at: float,
+                       goal: str | None, profile: Profile | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Feature matrix of the owner's contacts with history, their contact rows, their state rows.
+
+    Candidates come in contact_id order whatever order the states arrived in, so
+    every path (stored, as_of, stateless) ranks ties identically.
+    """
+    if profile is None:
+        if contacts is None:
+            raise ValueError("candidate_features needs the contacts or their profile")
+        profile = build_profile(owner, contacts, goal)
+    ids = states.pairs[CONTACT_ID].to_numpy(object)
+    keep = ~np.isnan(states.scalars["last_ts"]) & (profile.positions(ids) >= 0)
+    idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(ids[idx], kind="stable")]  # one canonical order
+    scalars = {k: v[idx] for k, v in states.scalars.items()}
+    remap = np.full(len(ids), -1, dtype=np.int64)
+    remap[idx] = np.arange(len(idx))
+    recent = states.recent.take(remap[states.recent.pair] >= 0)
+    order = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
+    recent = EventArrays(remap[recent.pair][order], recent.ts[order], recent.type_code[order],
+                         recent.dir_code[order], recent.useful[order])
+    windows = window_stats(recent, at, len(idx))
+    rows_at = profile.positions(ids[idx])
+    rows = profile.contacts.iloc[rows_at].reset_index(drop=True)
+    return assemble(dynamic_features(scalars, windows, at), profile.static[rows_at]), rows, idx
