@@ -4,8 +4,10 @@ Databases are real (SQLite files and a PostgreSQL schema), never mocks, and
 isolated per test so ``pytest -n 2`` workers never share a file or a schema:
 - ``settings``: a fresh ``Settings`` whose data directory is the test's tmp_path.
 - ``sqlite_engine``: a migrated SQLite file database in tmp_path.
-- ``pg_engine``: a migrated PostgreSQL schema ``t_<uuid>`` dropped afterwards;
-  skips without a server unless ``INTRORANK_REQUIRE_POSTGRES=1`` (then fails).
+- ``pg_engine``: a migrated PostgreSQL schema ``t_<uuid>`` dropped afterwards, on the
+  server at ``INTRORANK_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, database ``test``);
+  skips without a server unless ``INTRORANK_REQUIRE_POSTGRES=1`` (then fails). Both
+  variables are the suite's own, read here, not settings of the product.
 - ``engine``: the same test once on each backend.
 - ``write_csv``: write a list of dicts as a CSV file in tmp_path.
 - ``db_snapshot``: every row of every table, to prove a failed write left no trace.
@@ -16,6 +18,7 @@ isolated per test so ``pytest -n 2`` workers never share a file or a schema:
 from __future__ import annotations
 
 import csv
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +31,18 @@ from sqlalchemy.exc import OperationalError
 from introrank.service import settings as settings_module
 from introrank.service.settings import Settings
 from introrank.service.store.engine import dispose_engines, make_engine
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_test_url() -> str:
+    """The server the PostgreSQL tests create their schemas on."""
+    return os.environ.get("INTRORANK_TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL
+
+
+def postgres_required() -> bool:
+    """CI sets ``INTRORANK_REQUIRE_POSTGRES=1``: a missing server fails the tests instead of skipping them."""
+    return os.environ.get("INTRORANK_REQUIRE_POSTGRES", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @pytest.fixture
@@ -52,21 +67,21 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """A fresh PostgreSQL schema (tables and alembic_version in it), dropped afterwards."""
-    config = Settings()
-    admin = create_engine(config.test_postgres_url, connect_args={"connect_timeout": 3})
+    url = postgres_test_url()
+    admin = create_engine(url, connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
         admin.dispose()
-        reason = f"PostgreSQL unreachable at {config.test_postgres_url}: {exc.orig}"
-        if config.require_postgres:
+        reason = f"PostgreSQL unreachable at {url}: {exc.orig}"
+        if postgres_required():
             pytest.fail(f"{reason} (INTRORANK_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(config.test_postgres_url, schema=schema)
+    engine = make_engine(url, schema=schema)
     try:
         yield engine
     finally:
