@@ -11,6 +11,9 @@ isolated per test so ``pytest -n 2`` workers never share a file or a schema:
 - ``engine``: the same test once on each backend.
 - ``write_csv``: write a list of dicts as a CSV file in tmp_path.
 - ``db_snapshot``: every row of every table, to prove a failed write left no trace.
+- ``live_app``: a factory, ``live_app(settings, engine)`` -> ``LiveApp``: the real app
+  (``introrank.server.create_app``, lifespan included) under uvicorn on a free port,
+  with its base URL and ``client(key)``; stopped at teardown, or earlier with ``with``.
 - ``tiny`` (session): a small simulated network loaded as a ``Dataset``.
 - ``model_store`` (session): settings of a temp MLflow store holding a champion trained on ``tiny``.
 """
@@ -19,12 +22,17 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+from servicekit import free_port
 from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
@@ -130,6 +138,62 @@ def db_snapshot() -> Callable[[Engine], dict[str, list[tuple]]]:
             }
 
     return snapshot
+
+
+class LiveApp:
+    """One running app: ``app`` (its ``state`` is the process's), ``base`` URL, ``engine``."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        from introrank.server import create_app  # the top layer: only tests that serve pay its import
+
+        self.engine = engine
+        self.app = create_app(settings, engine=engine)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self._clients: list[httpx.Client] = []
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self._server.should_exit = True
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def client(self, key: str | None = None, *, bearer: bool = False, timeout: float = 60) -> httpx.Client:
+        """An HTTP client on this app, sending ``key`` as ``X-API-Key`` (or as a Bearer token); closed on stop."""
+        headers = {} if key is None else {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
+        client = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        """Close the clients and shut the server down (lifespan shutdown included); idempotent."""
+        for client in self._clients:
+            client.close()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> LiveApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[[Settings, Engine], LiveApp]]:
+    """``live_app(settings, engine)`` starts the real app over HTTP; all are stopped at teardown."""
+    started: list[LiveApp] = []
+
+    def start(settings: Settings, engine: Engine) -> LiveApp:
+        started.append(LiveApp(settings, engine))
+        return started[-1]
+
+    yield start
+    for live in reversed(started):
+        live.stop()
 
 
 @pytest.fixture(scope="session")

@@ -25,12 +25,11 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from servicekit import _free_port, live_server, load_through_api
+from servicekit import free_port, load_through_api
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from introrank.model.dataset import Dataset
-from introrank.server import create_app
 from introrank.service import settings as settings_module
 from introrank.service.api.observability import JsonFormatter
 from introrank.service.integrations.webhooks import (
@@ -163,23 +162,18 @@ class Env:
 
 
 @contextmanager
-def running(engine: Engine, settings: Settings) -> Iterator[Env]:
+def running(live_app, engine: Engine, settings: Settings) -> Iterator[Env]:
     keys = [create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-a", admin=True),
             create_api_key(engine, "tenant-b"), create_api_key(engine, "tenant-b", admin=True)]
     with engine.connect() as conn:
         tenant_a = conn.execute(select(Tenant.id).where(Tenant.name == "tenant-a")).scalar_one()
-    with live_server(create_app(settings, engine=engine)) as base:
-        clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {k}"}, timeout=60) for k in keys]
-        try:
-            yield Env(engine, settings, tenant_a, *clients)
-        finally:
-            for client in clients:
-                client.close()
+    with live_app(settings, engine) as live:
+        yield Env(engine, settings, tenant_a, *(live.client(k, bearer=True) for k in keys))
 
 
 @pytest.fixture
-def env(engine: Engine, empty_store: Settings) -> Iterator[Env]:
-    with running(engine, empty_store) as env:
+def env(engine: Engine, empty_store: Settings, live_app) -> Iterator[Env]:
+    with running(live_app, engine, empty_store) as env:
         yield env
 
 
@@ -403,7 +397,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
     assert len(rows) == 3
     assert {(r["status"], r["attempts"], r["last_error"]) for r in rows} == {("failed", 4, "HTTP 503")}
 
-    loaded.register(f"http://127.0.0.1:{_free_port()}/nobody-listens")
+    loaded.register(f"http://127.0.0.1:{free_port()}/nobody-listens")
     refused = loaded.push(attempts=2)
     assert refused.failed == 3
     rows = loaded.deliveries()
@@ -411,7 +405,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
 
 
 def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
+                  monkeypatch: pytest.MonkeyPatch, live_app) -> None:
     from introrank.cli import app as cli
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -419,7 +413,7 @@ def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp
     monkeypatch.setenv("INTRORANK_DATABASE_URL", url)
     settings_module.get_settings.cache_clear()
     try:
-        with running(get_engine(settings_module.get_settings()), empty_store) as env:
+        with running(live_app, get_engine(settings_module.get_settings()), empty_store) as env:
             load_through_api(env.a, small)
             env.register(receiver.url)
             runner = CliRunner()
