@@ -12,6 +12,7 @@ nearly the whole cost; PostgreSQL's server work is not in it).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -29,10 +30,12 @@ from introrank.model.constants import (
     GOALS,
     OWNERS_CSV,
 )
-from introrank.service.settings import Settings
 from introrank.service.store import csv_import
 from introrank.service.store.csv_import import import_csvs
 from introrank.service.store.engine import make_engine
+
+# The test suite's PostgreSQL server (tests/conftest.py reads the same variable).
+TEST_POSTGRES_URL = os.environ.get("INTRORANK_TEST_POSTGRES_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def write_csvs(folder: Path, n_events: int, n_owners: int, contacts_per_owner: int) -> None:
@@ -115,7 +118,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--owners", type=int, default=50)
     parser.add_argument("--contacts-per-owner", type=int, default=400)
-    parser.add_argument("--postgres-url", default=Settings().test_postgres_url)
+    parser.add_argument("--postgres-url", default=TEST_POSTGRES_URL)
     parser.add_argument(
         "--storage-only",
         action="store_true",

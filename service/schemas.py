@@ -65,10 +65,6 @@ class ContactBatch(Strict):
     contacts: list[ContactItem] = Field(max_length=MAX_CONTACTS_PER_BATCH)
 
 
-class ContactPublic(ContactItem):
-    owner_id: str
-
-
 class UpsertResult(BaseModel):
     upserted: int
 

@@ -24,8 +24,6 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(default=None,
                                             description="MLflow tracking URI; SQLite under data_dir when unset.")
     log_level: str = "INFO"
-    require_postgres: bool = Field(default=False, description="Tests: fail instead of skip without PostgreSQL.")
-    test_postgres_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     max_body_bytes: int = 50 * 1024 * 1024
     store_lock_timeout_seconds: float = Field(
         default=30.0, ge=0, description="How long a write waits for a database lock (SQLite busy timeout, "

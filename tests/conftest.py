@@ -4,11 +4,16 @@ Databases are real (SQLite files and a PostgreSQL schema), never mocks, and
 isolated per test so ``pytest -n 2`` workers never share a file or a schema:
 - ``settings``: a fresh ``Settings`` whose data directory is the test's tmp_path.
 - ``sqlite_engine``: a migrated SQLite file database in tmp_path.
-- ``pg_engine``: a migrated PostgreSQL schema ``t_<uuid>`` dropped afterwards;
-  skips without a server unless ``INTRORANK_REQUIRE_POSTGRES=1`` (then fails).
+- ``pg_engine``: a migrated PostgreSQL schema ``t_<uuid>`` dropped afterwards, on the
+  server at ``INTRORANK_TEST_POSTGRES_URL`` (default: 127.0.0.1:5432, database ``test``);
+  skips without a server unless ``INTRORANK_REQUIRE_POSTGRES=1`` (then fails). Both
+  variables are the suite's own, read here, not settings of the product.
 - ``engine``: the same test once on each backend.
 - ``write_csv``: write a list of dicts as a CSV file in tmp_path.
 - ``db_snapshot``: every row of every table, to prove a failed write left no trace.
+- ``live_app``: a factory, ``live_app(settings, engine)`` -> ``LiveApp``: the real app
+  (``introrank.service.api.app.create_app``, lifespan included) under uvicorn on a free port,
+  with its base URL and ``client(key)``; stopped at teardown, or earlier with ``with``.
 - ``tiny`` (session): a small simulated network loaded as a ``Dataset``.
 - ``model_store`` (session): settings of a temp MLflow store holding a champion trained on ``tiny``.
 """
@@ -17,12 +22,17 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+from servicekit import free_port
 from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import OperationalError
 
@@ -34,6 +44,18 @@ os.environ.setdefault("INTRORANK_GATE_MIN_QUERIES", "1")
 from introrank.service import settings as settings_module  # noqa: E402
 from introrank.service.settings import Settings
 from introrank.service.store.engine import dispose_engines, make_engine
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_test_url() -> str:
+    """The server the PostgreSQL tests create their schemas on."""
+    return os.environ.get("INTRORANK_TEST_POSTGRES_URL") or DEFAULT_TEST_POSTGRES_URL
+
+
+def postgres_required() -> bool:
+    """CI sets ``INTRORANK_REQUIRE_POSTGRES=1``: a missing server fails the tests instead of skipping them."""
+    return os.environ.get("INTRORANK_REQUIRE_POSTGRES", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @pytest.fixture
@@ -58,21 +80,21 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """A fresh PostgreSQL schema (tables and alembic_version in it), dropped afterwards."""
-    config = Settings()
-    admin = create_engine(config.test_postgres_url, connect_args={"connect_timeout": 3})
+    url = postgres_test_url()
+    admin = create_engine(url, connect_args={"connect_timeout": 3})
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
     except OperationalError as exc:
         admin.dispose()
-        reason = f"PostgreSQL unreachable at {config.test_postgres_url}: {exc.orig}"
-        if config.require_postgres:
+        reason = f"PostgreSQL unreachable at {url}: {exc.orig}"
+        if postgres_required():
             pytest.fail(f"{reason} (INTRORANK_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
     schema = f"t_{uuid.uuid4().hex}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(config.test_postgres_url, schema=schema)
+    engine = make_engine(url, schema=schema)
     try:
         yield engine
     finally:
@@ -121,6 +143,62 @@ def db_snapshot() -> Callable[[Engine], dict[str, list[tuple]]]:
             }
 
     return snapshot
+
+
+class LiveApp:
+    """One running app: ``app`` (its ``state`` is the process's), ``base`` URL, ``engine``."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        from introrank.service.api.app import create_app  # only tests that serve pay its import
+
+        self.engine = engine
+        self.app = create_app(settings, engine=engine)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self._clients: list[httpx.Client] = []
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self._server.should_exit = True
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def client(self, key: str | None = None, *, bearer: bool = False, timeout: float = 60) -> httpx.Client:
+        """An HTTP client on this app, sending ``key`` as ``X-API-Key`` (or as a Bearer token); closed on stop."""
+        headers = {} if key is None else {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
+        client = httpx.Client(base_url=self.base, headers=headers, timeout=timeout)
+        self._clients.append(client)
+        return client
+
+    def stop(self) -> None:
+        """Close the clients and shut the server down (lifespan shutdown included); idempotent."""
+        for client in self._clients:
+            client.close()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> LiveApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def live_app() -> Iterator[Callable[[Settings, Engine], LiveApp]]:
+    """``live_app(settings, engine)`` starts the real app over HTTP; all are stopped at teardown."""
+    started: list[LiveApp] = []
+
+    def start(settings: Settings, engine: Engine) -> LiveApp:
+        started.append(LiveApp(settings, engine))
+        return started[-1]
+
+    yield start
+    for live in reversed(started):
+        live.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,44 +1,21 @@
-"""Helpers for tests that drive the real app over real HTTP (uvicorn on a free port)."""
+"""Helpers for tests (and benchmarks) that drive the real app over HTTP: request bodies from a
+``Dataset``, loading one through the API. The running app itself is ``live_app`` in conftest.py."""
 
 from __future__ import annotations
 
 import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pandas as pd
-import uvicorn
-from fastapi import FastAPI
 
 from introrank.model.dataset import Dataset
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` (lifespan included) in a uvicorn thread; yields its base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _clean(value: object) -> object:

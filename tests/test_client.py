@@ -14,9 +14,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from servicekit import live_server
 
-from introrank.service.api.app import create_app
 from introrank.service.integrations.client import (
     AuthenticationError,
     IntrorankClient,
@@ -80,16 +78,14 @@ def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def api(sqlite_engine, empty_registry: Path) -> Iterator[SimpleNamespace]:
+def api(sqlite_engine, empty_registry: Path, live_app) -> SimpleNamespace:
     """The real app on a fresh SQLite database, serving the heuristic (no champion: fast),
     with a 1 MB body limit so a 413 is reachable with one modest batch."""
-    settings = Settings(data_dir=empty_registry, max_body_bytes=1_000_000)
-    app = create_app(settings, engine=sqlite_engine)
+    live = live_app(Settings(data_dir=empty_registry, max_body_bytes=1_000_000), sqlite_engine)
     keys = SimpleNamespace(key=create_api_key(sqlite_engine, "tenant-a"),
                            other=create_api_key(sqlite_engine, "tenant-b"),
                            admin=create_api_key(sqlite_engine, "tenant-a", admin=True))
-    with live_server(app) as base:
-        yield SimpleNamespace(base=base, app=app, **vars(keys))
+    return SimpleNamespace(base=live.base, app=live.app, **vars(keys))
 
 
 def requests_seen(app, method: str, route: str, status: str = "200") -> float:

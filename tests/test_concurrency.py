@@ -21,11 +21,10 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 import pytest
-from servicekit import _free_port, live_server
+from servicekit import free_port
 from sqlalchemy import Engine, text
 
 from introrank.model.features import FEATURE_NAMES
-from introrank.service.api.app import create_app
 from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner, states_as_of
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states
@@ -94,7 +93,7 @@ def _pg_url(engine: Engine) -> str:
 
 
 def _serve(tmp_path: Path, engine: Engine, workers: int) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INTRORANK_DATABASE_URL": _pg_url(engine),
            "INTRORANK_DATA_DIR": str(tmp_path / "served"), "INTRORANK_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "introrank.cli", "serve", "--port", str(port),
@@ -157,12 +156,12 @@ def test_parallel_batches_for_one_owner_on_two_workers_lose_nothing(pg_engine, t
     assert assert_live_equals_replay(pg_engine, "crm", "o1") == N_CONTACTS
 
 
-def test_batches_touching_the_same_pairs_in_opposite_orders_complete(pg_engine, tmp_path):
+def test_batches_touching_the_same_pairs_in_opposite_orders_complete(pg_engine, tmp_path, live_app):
     """Two owners' pairs, forwards in one batch and backwards in the other, sent at the same instant
     (some event ids in both): the owner locks order them, so no deadlock and no 5xx."""
     key = create_api_key(pg_engine, "crm")
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=pg_engine)
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+    base = live_app(Settings(data_dir=tmp_path / "store"), engine=pg_engine).base
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
         pairs = [(o, c) for o in ("o1", "o2") for c in _setup_owner(client, o, 10)]
         rng = random.Random(5)
         barrier = threading.Barrier(2)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import httpx
 import pandas as pd
 import pytest
-from servicekit import event_items, live_server, load_through_api
+from servicekit import event_items, load_through_api
 from sqlalchemy import select
 
-from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.csv_import import import_csvs
 from introrank.service.store.impressions import impressions_as_of, load_impressions
@@ -19,11 +18,11 @@ OWNER = "o2"
 
 
 @pytest.fixture
-def uncached(engine, model_store, tiny):
+def uncached(engine, model_store, tiny, live_app):
     """Scores every request afresh, so a live list's ``as_of`` is when its impressions were read."""
-    app = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=0), engine=engine)
+    live = live_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=0), engine)
     key = create_api_key(engine, "crm", admin=True)
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+    with live.client(key) as client:
         load_through_api(client, tiny)
         client.put("/v1/admin/policy", json={"impression_decay": 0.5}).raise_for_status()
         with engine.connect() as conn:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pandas as pd
 import pytest
-from servicekit import contact_item, event_items, live_server, load_through_api, owner_body
+from servicekit import contact_item, event_items, load_through_api, owner_body
 from sqlalchemy import select
 
-from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
 from introrank.service.store.tables import Event, PairAggregate
@@ -22,11 +20,9 @@ ISO_T = pd.Timestamp(T, unit="s", tz="UTC").isoformat()
 
 
 @pytest.fixture
-def app_client(sqlite_engine, model_store):
-    app = create_app(Settings(data_dir=model_store.data_dir), engine=sqlite_engine)
-    key = create_api_key(sqlite_engine, "crm", admin=True)
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
-        yield client, sqlite_engine
+def app_client(sqlite_engine, model_store, live_app):
+    live = live_app(Settings(data_dir=model_store.data_dir), sqlite_engine)
+    return live.client(create_api_key(sqlite_engine, "crm", admin=True)), sqlite_engine
 
 
 def _score_body(tiny, owner_id: str, as_of: str | None) -> dict:
@@ -146,7 +142,7 @@ def test_feedback_turns_referral_negative_and_creates_intro(app_client, tiny):
 
 
 @pytest.mark.slow
-def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, tmp_path):
+def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, tmp_path, live_app):
     """First model: three owners' first half-year. Then the rest arrives through the API and
     the admin retrain job trains on all of it, is judged on the newer cuts, and is served."""
     from dataclasses import replace
@@ -160,11 +156,10 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
                          contacts=data.contacts[data.contacts["owner_id"].isin(few)],
                          events=data.events[data.events["owner_id"].isin(few)])
     settings = Settings(data_dir=tmp_path / "store")
-    app = create_app(settings, engine=sqlite_engine)
     key = create_api_key(sqlite_engine, "crm", admin=True)
     from introrank.training.retrain import retrain
 
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client:
+    with live_app(settings, sqlite_engine) as live, live.client(key, timeout=120) as client:
         load_through_api(client, first_part, before=half)
         first = retrain(sqlite_engine, settings, "crm")
         assert first.decision.promoted
@@ -187,13 +182,12 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
 
 
 @pytest.mark.slow
-def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, tiny):
+def test_poll_picks_up_a_new_champion_without_restart(sqlite_engine, tmp_path, tiny, live_app):
     from introrank.training.pipeline import run_training
 
     settings = Settings(data_dir=tmp_path / "store", model_poll_seconds=0.5)
-    app = create_app(settings, engine=sqlite_engine)
     key = create_api_key(sqlite_engine, "crm")
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}) as client:
+    with live_app(settings, sqlite_engine) as live, live.client(key, timeout=5) as client:
         assert client.get("/v1/model").json()["model_version"] == "heuristic"
         outcome = run_training(tiny, Settings(data_dir=tmp_path / "store"), tenant="crm")
         for _ in range(100):

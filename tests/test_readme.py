@@ -6,9 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from servicekit import live_server
 
-from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
 
@@ -32,11 +30,10 @@ def test_readme_has_the_three_integration_examples():
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_readme_python_example_runs(index, sqlite_engine, tmp_path, monkeypatch, capsys):
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=sqlite_engine)
+def test_readme_python_example_runs(index, sqlite_engine, tmp_path, monkeypatch, capsys, live_app):
     key = create_api_key(sqlite_engine, "readme")
-    with live_server(app) as base:
-        monkeypatch.setenv("INTRORANK_URL", base)
+    with live_app(Settings(data_dir=tmp_path / "store"), sqlite_engine) as live:
+        monkeypatch.setenv("INTRORANK_URL", live.base)
         monkeypatch.setenv("INTRORANK_API_KEY", key)
         exec(compile(python_blocks()[index], f"README.md python block {index}", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out

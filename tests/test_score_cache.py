@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import pandas as pd
 import pytest
-from servicekit import event_items, live_server, load_through_api
+from servicekit import event_items, load_through_api
 
-from introrank.service.api.app import create_app
 from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.settings import Settings
 from introrank.service.store.keys import create_api_key
@@ -15,10 +14,10 @@ from introrank.service.store.keys import create_api_key
 OWNER = "o0"
 
 
-def _live(engine, model_store, cache_seconds: float):
-    app = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=cache_seconds), engine=engine)
+def _live(live_app, engine, model_store, cache_seconds: float):
+    live = live_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=cache_seconds), engine)
     user, admin = create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-a", admin=True)
-    return app, user, admin
+    return live, user, admin
 
 
 def _get(client: httpx.Client, **params) -> dict:
@@ -32,12 +31,11 @@ def _probabilities(body: dict) -> dict[str, float]:
 
 
 @pytest.fixture
-def cached(engine, model_store, tiny):
-    app, user, admin = _live(engine, model_store, cache_seconds=3600)
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": user}, timeout=60) as a, \
-            httpx.Client(base_url=base, headers={"X-API-Key": admin}, timeout=60) as root:
-        load_through_api(a, tiny)
-        yield a, root, app
+def cached(engine, model_store, tiny, live_app):
+    live, user, admin = _live(live_app, engine, model_store, cache_seconds=3600)
+    a = live.client(user)
+    load_through_api(a, tiny)
+    return a, live.client(admin), live.app
 
 
 def test_cached_list_equals_the_backtest_at_its_as_of(cached):
@@ -83,12 +81,12 @@ def test_new_events_and_profile_edits_end_the_entry(cached, tiny):
     assert target not in {it["contact_id"] for it in after_edit["recommendations"]}
 
 
-def test_zero_seconds_scores_every_request(engine, model_store, tiny):
-    app, user, _ = _live(engine, model_store, cache_seconds=0)
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": user}, timeout=60) as a:
+def test_zero_seconds_scores_every_request(engine, model_store, tiny, live_app):
+    live, user, _ = _live(live_app, engine, model_store, cache_seconds=0)
+    with live, live.client(user) as a:
         load_through_api(a, tiny)
         assert _get(a)["as_of"] != _get(a)["as_of"]
-        assert app.state.scores.hits == 0
+        assert live.app.state.scores.hits == 0
 
 
 class _Entry:
@@ -113,14 +111,12 @@ def test_score_cache_rules():
     assert built == [100.0, 120.0, 200.0, 1.0, 1.0, 300.0]
 
 
-def test_impressions_from_another_replica_and_feedback_reach_a_cached_list(engine, model_store, tiny):
+def test_impressions_from_another_replica_and_feedback_reach_a_cached_list(engine, model_store, tiny, live_app):
     """Two apps on one database (two replicas): each list sinks what either one showed; feedback lifts it."""
-    app_a, user, admin = _live(engine, model_store, cache_seconds=3600)
-    app_b = create_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=3600), engine=engine)
-    with live_server(app_a) as base_a, live_server(app_b) as base_b, \
-            httpx.Client(base_url=base_a, headers={"X-API-Key": user}, timeout=60) as a, \
-            httpx.Client(base_url=base_b, headers={"X-API-Key": user}, timeout=60) as b, \
-            httpx.Client(base_url=base_a, headers={"X-API-Key": admin}, timeout=60) as root:
+    live_a, user, admin = _live(live_app, engine, model_store, cache_seconds=3600)
+    live_b = live_app(Settings(data_dir=model_store.data_dir, score_cache_seconds=3600), engine)
+    app_a = live_a.app
+    with live_a.client(user) as a, live_b.client(user) as b, live_a.client(admin) as root:
         load_through_api(a, tiny)
         root.put("/v1/admin/policy", json={"impression_decay": 0.001}).raise_for_status()
         first = [it["contact_id"] for it in _get(a, k=3)["recommendations"]]

@@ -9,12 +9,11 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from servicekit import live_server, load_through_api
+from servicekit import load_through_api
 from sqlalchemy import MetaData, select
 
 from introrank.model.features import FEATURE_NAMES
 from introrank.model.ranking import score_and_rank
-from introrank.service.api.app import create_app
 from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states
@@ -25,21 +24,13 @@ from introrank.training.snapshots import SnapshotConfig, build_snapshots
 T_SPLIT = pd.Timestamp("2025-09-28", tz="UTC").timestamp()  # a cut on the 30-day grid
 
 
-def _client(base: str, key: str) -> httpx.Client:
-    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-
-
 @pytest.fixture
-def served(engine, model_store):
+def served(engine, model_store, live_app):
     """(base_url, tenant-A client, tenant-B client, admin client, engine) with a champion loaded."""
-    app = create_app(Settings(data_dir=model_store.data_dir), engine=engine)
+    live = live_app(Settings(data_dir=model_store.data_dir), engine)
     keys = [create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-b"),
             create_api_key(engine, "tenant-a", admin=True)]
-    with live_server(app) as base:
-        clients = [_client(base, k) for k in keys]
-        yield base, *clients, engine
-        for c in clients:
-            c.close()
+    return live.base, *(live.client(k, bearer=True) for k in keys), engine
 
 
 def _rows(engine, owner_id: str) -> dict[str, int]:
@@ -194,10 +185,11 @@ def test_body_over_limit_is_413(served):
     assert response.status_code == 413
 
 
-def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
-    app = create_app(Settings(data_dir=tmp_path / "empty"), engine=sqlite_engine)
+def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny, live_app):
     key = create_api_key(sqlite_engine, "solo")
-    with live_server(app) as base, _client(base, key) as client:
+    with live_app(Settings(data_dir=tmp_path / "empty"), sqlite_engine) as live, \
+            live.client(key, bearer=True) as client:
+        base = live.base
         load_through_api(client, tiny)
         body = client.get("/v1/owners/o0/recommendations").json()
         assert body["model_version"] == "heuristic" and len(body["recommendations"]) > 0
@@ -206,12 +198,11 @@ def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny):
         assert client.get("/v1/model").json()["heuristic"] is True
 
 
-def test_startup_heap_is_frozen_out_of_the_collector_while_serving(sqlite_engine, tmp_path: Path):
+def test_startup_heap_is_frozen_out_of_the_collector_while_serving(sqlite_engine, tmp_path: Path, live_app):
     import gc
 
-    app = create_app(Settings(data_dir=tmp_path / "empty"), engine=sqlite_engine)
-    with live_server(app) as base:
-        assert httpx.get(f"{base}/healthz").status_code == 200
+    with live_app(Settings(data_dir=tmp_path / "empty"), sqlite_engine) as live:
+        assert httpx.get(f"{live.base}/healthz").status_code == 200
         assert gc.get_freeze_count() > 100_000  # the libraries and the app, not a handful of objects
     assert gc.get_freeze_count() == 0
 
@@ -243,12 +234,12 @@ def test_csv_import_builds_the_same_aggregates_as_the_api(engine, tiny, tmp_path
                                    equal_nan=True, err_msg=field)
 
 
-def test_logs_carry_no_contact_names_or_free_text(sqlite_engine, tmp_path, capfd):
+def test_logs_carry_no_contact_names_or_free_text(sqlite_engine, tmp_path, capfd, live_app):
     """JSON logs with request ids, and never a name: PII stays out of every log line."""
-    app = create_app(Settings(data_dir=tmp_path / "store", log_level="DEBUG"), engine=sqlite_engine)
     key = create_api_key(sqlite_engine, "pii")
     secret_name = "Zelda Quixotic-Pseudonym"
-    with live_server(app) as base, _client(base, key) as client:
+    with live_app(Settings(data_dir=tmp_path / "store", log_level="DEBUG"), sqlite_engine) as live, \
+            live.client(key, bearer=True) as client:
         client.put("/v1/owners/u1", json={"goal": "job_search"}).raise_for_status()
         client.put("/v1/owners/u1/contacts/c1", json={"name": secret_name, "company": "Acme"}).raise_for_status()
         client.post("/v1/events", json={"events": [

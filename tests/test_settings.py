@@ -29,11 +29,19 @@ def test_get_settings_is_cached(settings: Settings) -> None:
     assert get_settings() is settings
 
 
-def test_require_postgres_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_suites_postgres_switches_are_read_by_the_fixtures_not_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``INTRORANK_REQUIRE_POSTGRES`` and ``INTRORANK_TEST_POSTGRES_URL`` configure the tests, not the product."""
+    from conftest import DEFAULT_TEST_POSTGRES_URL, postgres_required, postgres_test_url
+
+    assert not {"require_postgres", "test_postgres_url"} & set(Settings.model_fields)
     monkeypatch.setenv("INTRORANK_REQUIRE_POSTGRES", "1")
-    assert Settings().require_postgres is True
+    assert postgres_required() is True
     monkeypatch.setenv("INTRORANK_REQUIRE_POSTGRES", "0")
-    assert Settings().require_postgres is False
+    assert postgres_required() is False
+    monkeypatch.delenv("INTRORANK_TEST_POSTGRES_URL", raising=False)
+    assert postgres_test_url() == DEFAULT_TEST_POSTGRES_URL
+    monkeypatch.setenv("INTRORANK_TEST_POSTGRES_URL", "postgresql+psycopg://u@elsewhere:5433/t")
+    assert postgres_test_url() == "postgresql+psycopg://u@elsewhere:5433/t"
 
 
 def test_readme_documents_every_setting():

@@ -1,4 +1,9 @@
-"""Storage: migrations, engine configuration, sessions, tenants, cascades."""
+"""Storage: migrations, engine configuration, transactions, tenants, cascades.
+
+The product writes through Core connections (``write_connection``); the ORM
+classes are read and written here through a plain SQLAlchemy ``Session`` to check
+that they map the migrated schema.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.orm import Session
 
 from introrank.service.settings import Settings
 from introrank.service.store.engine import (
@@ -19,13 +25,17 @@ from introrank.service.store.engine import (
     get_or_create_tenant,
     make_engine,
     normalize_url,
-    session_scope,
     upgrade_to_head,
     write_connection,
 )
 from introrank.service.store.tables import ApiKey, Base, Contact, Event, Owner, Tenant
 
 CORE_TABLES = {"tenants", "api_keys", "owners", "contacts", "events"}
+
+
+def orm(engine: Engine) -> Session:
+    """An ORM session whose ``with orm(e) as s, s.begin():`` commits or rolls back."""
+    return Session(engine, expire_on_commit=False)
 
 
 def head_revision() -> str:
@@ -114,26 +124,26 @@ def test_tenants_are_created_once(engine: Engine) -> None:
     with write_connection(engine) as conn:
         first = get_or_create_tenant(conn, "acme")
         assert get_or_create_tenant(conn, "acme") == first
-    with session_scope(engine) as session:
-        assert get_or_create_tenant(session, "acme") == first
-        other = get_or_create_tenant(session, "globex")
+    with write_connection(engine) as conn:
+        assert get_or_create_tenant(conn, "acme") == first
+        other = get_or_create_tenant(conn, "globex")
     assert other != first
-    with session_scope(engine) as session:
+    with orm(engine) as session:
         tenant = session.get(Tenant, first)
         assert tenant is not None and tenant.created_at.tzinfo == UTC
 
 
-def test_session_scope_commits_or_rolls_back(engine: Engine) -> None:
+def test_write_connection_commits_or_rolls_back(engine: Engine) -> None:
     with pytest.raises(RuntimeError):
-        with session_scope(engine) as session:
-            session.add(Tenant(name="gone"))
-            session.flush()
+        with write_connection(engine) as conn:
+            get_or_create_tenant(conn, "gone")
             raise RuntimeError("boom")
-    with session_scope(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Tenant)) == 0
-        session.add(Tenant(name="kept"))
-    with session_scope(engine) as session:
-        assert session.scalars(select(Tenant.name)).all() == ["kept"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Tenant)).scalar_one() == 0
+    with write_connection(engine) as conn:
+        get_or_create_tenant(conn, "kept")
+    with engine.connect() as conn:
+        assert conn.execute(select(Tenant.name)).scalars().all() == ["kept"]
 
 
 def _seed(session) -> int:  # noqa: ANN001
@@ -155,9 +165,9 @@ def _seed(session) -> int:  # noqa: ANN001
 
 
 def test_deleting_an_owner_cascades_to_contacts_and_events(engine: Engine) -> None:
-    with session_scope(engine) as session:
+    with orm(engine) as session, session.begin():
         tenant_id = _seed(session)
-    with session_scope(engine) as session:
+    with orm(engine) as session:
         owner = session.get(Owner, (tenant_id, "o1"))
         assert owner is not None and owner.target_companies == [] and owner.updated_at.tzinfo
         contact = session.get(Contact, (tenant_id, "o1", "c1"))
@@ -173,10 +183,10 @@ def test_deleting_an_owner_cascades_to_contacts_and_events(engine: Engine) -> No
 def test_event_needs_a_known_contact(engine: Engine) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    with session_scope(engine) as session:
+    with orm(engine) as session, session.begin():
         tenant_id = _seed(session)
     with pytest.raises(IntegrityError):
-        with session_scope(engine) as session:
+        with orm(engine) as session, session.begin():
             session.add(
                 Event(tenant_id=tenant_id, event_id="e2", owner_id="o1", contact_id="nobody",
                       occurred_at=1.7e9, type="touch", direction="out")  # fmt: skip

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servicekit import live_server
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.engine import make_engine
 from introrank.service.store.keys import create_api_key
@@ -41,12 +39,12 @@ def _json_lines(stderr: str) -> list[dict]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def test_sqlite_write_lock_held_elsewhere_is_503_with_retry_after(tmp_path: Path) -> None:
+def test_sqlite_write_lock_held_elsewhere_is_503_with_retry_after(tmp_path: Path, live_app) -> None:
     path = tmp_path / "locked.db"
     engine = make_engine(f"sqlite:///{path}", lock_timeout=0.2)
     key = create_api_key(engine, "crm")
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=engine)
-    with live_server(app) as base, _client(base, key) as client:
+    base = live_app(Settings(data_dir=tmp_path / "store"), engine=engine).base
+    with _client(base, key) as client:
         _seed(client)
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process's writer, holding the lock past the busy timeout
@@ -64,15 +62,15 @@ def test_sqlite_write_lock_held_elsewhere_is_503_with_retry_after(tmp_path: Path
 
 
 @pytest.mark.postgres
-def test_postgres_lock_timeout_is_503_with_retry_after(pg_engine: Engine, tmp_path: Path) -> None:
+def test_postgres_lock_timeout_is_503_with_retry_after(pg_engine: Engine, tmp_path: Path, live_app) -> None:
     """An owner row locked by another transaction longer than lock_timeout: the batch gives up with a 503."""
     with pg_engine.connect() as conn:
         schema = conn.execute(text("SELECT current_schema()")).scalar_one()
     engine = make_engine(pg_engine.url.render_as_string(hide_password=False), schema=schema, migrate=False,
                          lock_timeout=0.3)
     key = create_api_key(engine, "crm")
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=engine)
-    with live_server(app) as base, _client(base, key) as client:
+    base = live_app(Settings(data_dir=tmp_path / "store"), engine=engine).base
+    with _client(base, key) as client:
         _seed(client)
         with pg_engine.begin() as holder:
             holder.execute(text("SELECT 1 FROM owners WHERE owner_id = 'u1' FOR UPDATE"))
@@ -82,24 +80,24 @@ def test_postgres_lock_timeout_is_503_with_retry_after(pg_engine: Engine, tmp_pa
     engine.dispose()
 
 
-def test_unreachable_database_is_503_not_500(tmp_path: Path) -> None:
+def test_unreachable_database_is_503_not_500(tmp_path: Path, live_app) -> None:
     engine = make_engine("postgresql://postgres@127.0.0.1:1/test", migrate=False)  # nothing listens there
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=engine)
-    with live_server(app) as base, _client(base, "irk_whatever") as client:
+    base = live_app(Settings(data_dir=tmp_path / "store"), engine=engine).base
+    with _client(base, "irk_whatever") as client:
         response = client.get("/v1/owners/u1/recommendations")
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert client.get("/readyz").status_code == 503
     engine.dispose()
 
 
-def test_unexpected_errors_are_500_with_request_id_and_logged_by_type_only(tmp_path: Path, capfd) -> None:
+def test_unexpected_errors_are_500_with_request_id_and_logged_by_type_only(tmp_path: Path, capfd, live_app) -> None:
     """A corrupt owner row (not JSON) and a database that refuses a contact: neither message nor traceback
     (which would hold the row, the SQL and its parameters) reaches the client or the log."""
     path = tmp_path / "corrupt.db"
     engine = make_engine(f"sqlite:///{path}")
     key = create_api_key(engine, "crm")
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=engine)
-    with live_server(app) as base, _client(base, key) as client:
+    base = live_app(Settings(data_dir=tmp_path / "store"), engine=engine).base
+    with _client(base, key) as client:
         _seed(client)
         raw = sqlite3.connect(path)
         raw.execute("UPDATE owners SET target_industries = ? WHERE owner_id = 'u1'", (f"{SECRET} {{",))

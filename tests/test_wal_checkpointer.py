@@ -7,11 +7,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-import httpx
-from servicekit import live_server, load_through_api
+from servicekit import load_through_api
 from sqlalchemy import Engine, create_engine
 
-from introrank.service.api.app import create_app
 from introrank.service.settings import Settings
 from introrank.service.store.engine import (
     SQLITE_AUTOCHECKPOINT_PAGES,
@@ -60,12 +58,14 @@ def test_only_sqlite_files_get_a_checkpointer(tmp_path: Path) -> None:
     memory.dispose()
 
 
-def test_the_running_service_checkpoints_in_the_background(sqlite_engine: Engine, tmp_path: Path, tiny) -> None:
+def test_the_running_service_checkpoints_in_the_background(sqlite_engine: Engine, tmp_path: Path, tiny,
+                                                          live_app) -> None:
     """Without the thread, the loaded events would sit in the WAL: far below the backstop threshold."""
     database = Path(sqlite_engine.url.database)
-    app = create_app(Settings(data_dir=tmp_path / "store"), engine=sqlite_engine)
     key = create_api_key(sqlite_engine, "ckpt")
-    with live_server(app) as base, httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+    live = live_app(Settings(data_dir=tmp_path / "store"), sqlite_engine)
+    app = live.app
+    with live, live.client(key) as client:
         assert app.state.wal_checkpointer.running
         posted = load_through_api(client, tiny)
         deadline = time.monotonic() + 20

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from servicekit import _free_port, live_server, load_through_api
+from servicekit import free_port, load_through_api
 from sqlalchemy import Engine, select
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -35,7 +35,6 @@ from typer.testing import CliRunner
 
 from introrank.model.dataset import Dataset
 from introrank.service import settings as settings_module
-from introrank.service.api.app import create_app
 from introrank.service.api.observability import JsonFormatter
 from introrank.service.integrations.webhook_delivery import GuardedTransport, signature_headers, signer_for
 from introrank.service.integrations.webhook_targets import TargetPolicy, TargetRefused, is_public
@@ -181,23 +180,18 @@ class Env:
 
 
 @contextmanager
-def running(engine: Engine, settings: Settings) -> Iterator[Env]:
+def running(live_app, engine: Engine, settings: Settings) -> Iterator[Env]:
     keys = [create_api_key(engine, "tenant-a"), create_api_key(engine, "tenant-a", admin=True),
             create_api_key(engine, "tenant-b"), create_api_key(engine, "tenant-b", admin=True)]
     with engine.connect() as conn:
         tenant_a = conn.execute(select(Tenant.id).where(Tenant.name == "tenant-a")).scalar_one()
-    with live_server(create_app(settings, engine=engine)) as base:
-        clients = [httpx.Client(base_url=base, headers={"Authorization": f"Bearer {k}"}, timeout=60) for k in keys]
-        try:
-            yield Env(engine, settings, tenant_a, *clients)
-        finally:
-            for client in clients:
-                client.close()
+    with live_app(settings, engine) as live:
+        yield Env(engine, settings, tenant_a, *(live.client(k, bearer=True) for k in keys))
 
 
 @pytest.fixture
-def env(engine: Engine, local_ok: Settings) -> Iterator[Env]:
-    with running(engine, local_ok) as env:
+def env(engine: Engine, local_ok: Settings, live_app) -> Iterator[Env]:
+    with running(live_app, engine, local_ok) as env:
         yield env
 
 
@@ -442,7 +436,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
     assert len(rows) == 3
     assert {(r["status"], r["attempts"], r["last_error"]) for r in rows} == {("failed", 4, "http 503")}
 
-    loaded.register(f"http://127.0.0.1:{_free_port()}/nobody-listens")
+    loaded.register(f"http://127.0.0.1:{free_port()}/nobody-listens")
     refused = loaded.push(attempts=2)
     assert refused.failed == 3
     rows = loaded.deliveries()
@@ -450,7 +444,7 @@ def test_429_and_timeouts_are_retried_and_exhaustion_is_recorded(loaded: Env, re
 
 
 def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp_path: Path,
-                  monkeypatch: pytest.MonkeyPatch) -> None:
+                  monkeypatch: pytest.MonkeyPatch, live_app) -> None:
     from introrank.cli import app as cli
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -461,7 +455,8 @@ def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp
     settings_module.get_settings.cache_clear()
     try:
         assert settings_module.get_settings().webhook_allowed_networks == ["127.0.0.1/32"]
-        with running(get_engine(settings_module.get_settings()), empty_store.model_copy(update=LOCAL_OK)) as env:
+        with running(live_app, get_engine(settings_module.get_settings()),
+                     empty_store.model_copy(update=LOCAL_OK)) as env:
             load_through_api(env.a, small)
             env.register(receiver.url)
             runner = CliRunner()
@@ -500,8 +495,8 @@ def test_public_addresses_are_public() -> None:
 
 
 def test_private_targets_are_refused_at_registration(engine: Engine, empty_store: Settings,
-                                                     receiver: Receiver) -> None:
-    with running(engine, empty_store) as env:  # the defaults: https to public addresses only
+                                                     receiver: Receiver, live_app) -> None:
+    with running(live_app, engine, empty_store) as env:  # the defaults: https to public addresses only
         port = receiver.url.split(":")[2].split("/")[0]
         for url in ("https://127.0.0.1/hook", "https://169.254.169.254/latest/meta-data/", "https://10.0.0.1/",
                     "https://[::1]/hook", "https://localhost/hook", "https://100.64.0.1/", "https://[fe80::1]/",
@@ -518,8 +513,9 @@ def test_private_targets_are_refused_at_registration(engine: Engine, empty_store
 
 
 def test_the_allow_list_lets_the_local_receiver_in_and_nothing_else(engine: Engine, local_ok: Settings,
-                                                                    receiver: Receiver, small: Dataset) -> None:
-    with running(engine, local_ok) as env:
+                                                                    receiver: Receiver, small: Dataset,
+                                                                    live_app) -> None:
+    with running(live_app, engine, local_ok) as env:
         for url in ("http://10.0.0.1/", "http://[::1]/hook", "http://169.254.169.254/"):  # not in 127.0.0.1/32
             assert env.a_admin.put("/v1/webhooks", json={"url": url}).status_code == 422, url
         load_through_api(env.a, small)

@@ -40,7 +40,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from introrank.service.settings import Settings
 from introrank.service.store.tables import Tenant, utc_now
@@ -182,38 +181,20 @@ def write_connection(engine: Engine, *, bulk: bool = False) -> Iterator[Connecti
                 raw.execute(f"PRAGMA cache_size={_SQLITE_CACHE_KIB}")
 
 
-def get_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """The session factory for an engine (objects stay usable after commit)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One ORM session in one transaction: commit on success, roll back on error."""
-    with get_sessionmaker(engine).begin() as session:
-        yield session
-
-
-def get_or_create_tenant(conn_or_session: Connection | Session, name: str) -> int:
+def get_or_create_tenant(conn: Connection, name: str) -> int:
     """The id of tenant ``name``, creating it if needed (safe under concurrency)."""
     found = select(Tenant.id).where(Tenant.name == name)
-    tenant_id = conn_or_session.execute(found).scalar_one_or_none()
+    tenant_id = conn.execute(found).scalar_one_or_none()
     if tenant_id is not None:
         return tenant_id
     values = {"name": name, "created_at": utc_now()}
-    if _dialect_name(conn_or_session) == "postgresql":
+    if conn.dialect.name == "postgresql":
         pg = postgresql.insert(Tenant).values(values)
-        conn_or_session.execute(pg.on_conflict_do_nothing(index_elements=["name"]))
+        conn.execute(pg.on_conflict_do_nothing(index_elements=["name"]))
     else:
         lite = sqlite.insert(Tenant).values(values)
-        conn_or_session.execute(lite.on_conflict_do_nothing(index_elements=["name"]))
-    return conn_or_session.execute(found).scalar_one()
-
-
-def _dialect_name(conn_or_session: Connection | Session) -> str:
-    if isinstance(conn_or_session, Session):
-        return conn_or_session.get_bind().dialect.name
-    return conn_or_session.dialect.name
+        conn.execute(lite.on_conflict_do_nothing(index_elements=["name"]))
+    return conn.execute(found).scalar_one()
 
 
 @contextmanager
