@@ -155,9 +155,12 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
     first_part = replace(data, owners=data.owners[data.owners["owner_id"].isin(few)],
                          contacts=data.contacts[data.contacts["owner_id"].isin(few)],
                          events=data.events[data.events["owner_id"].isin(few)])
-    settings = Settings(data_dir=tmp_path / "store")
+    settings = Settings(data_dir=tmp_path / "store", model_poll_seconds=0.5)
     key = create_api_key(sqlite_engine, "crm", admin=True)
+    import threading
+
     from introrank.training.retrain import retrain
+    from introrank.worker import run_worker
 
     with live_app(settings, sqlite_engine) as live, live.client(key, timeout=120) as client:
         load_through_api(client, first_part, before=half)
@@ -166,7 +169,12 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
         client.post("/v1/admin/reload").raise_for_status()
         assert client.get("/v1/model").json()["model_version"] == first.decision.version
         load_through_api(client, data, batch=2000)  # everything else streams in; replays are duplicates
-        job = client.post("/v1/admin/retrain").json()
+        job = client.post("/v1/admin/retrain").json()  # queued: the API process never trains
+        assert job["state"] == "queued"
+        stop = threading.Event()  # the job worker, as `introrank serve` runs it beside the API
+        worker = threading.Thread(target=run_worker, args=(sqlite_engine, settings),
+                                  kwargs={"poll_seconds": 0.2, "stop": stop}, daemon=True)
+        worker.start()
         for _ in range(600):
             job = client.get(f"/v1/admin/jobs/{job['job_id']}").json()
             if job["state"] in ("succeeded", "failed"):
@@ -178,6 +186,12 @@ def test_retrain_on_new_data_promotes_and_serves_newer_champion(sqlite_engine, t
         assert decision["champion_version"] == first.decision.version
         assert decision["promoted"], decision
         assert decision["new_ndcg"] > decision["champion_ndcg"]
+        assert decision["difference_low"] is not None and decision["positive_queries"] >= 1
+        stop.set()
+        for _ in range(100):  # served by this process after its next registry poll, no reload call
+            if client.get("/v1/model").json()["model_version"] == decision["version"]:
+                break
+            time.sleep(0.1)
         assert client.get("/v1/model").json()["model_version"] == decision["version"]
 
 
