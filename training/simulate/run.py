@@ -8,10 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from introrank.model.constants import (
-    DEFAULT_CUT_EVERY_DAYS,
-    DEFAULT_HORIZON_DAYS,
-)
+from introrank.model.constants import DEFAULT_CUT_EVERY_DAYS, DEFAULT_HORIZON_DAYS
 from introrank.training.cuts import cut_times
 from introrank.training.simulate.activity import PairRates, TieState, draw_activity, draw_replies, pair_rates
 from introrank.training.simulate.clock import Clock, simulation_span

@@ -14,12 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from introrank.model.constants import (
-    CONTACTS_CSV,
-    EVENTS_CSV,
-    ORACLE_CSV,
-    OWNERS_CSV,
-)
+from introrank.model.constants import CONTACTS_CSV, EVENTS_CSV, ORACLE_CSV, OWNERS_CSV
 from introrank.training.cuts import SECONDS_PER_DAY
 from introrank.training.simulate.frames import SimulatedNetwork
 
