@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from introrank.model.constants import (
     CONTACT_ID,
@@ -21,9 +21,8 @@ from introrank.model.constants import (
     TYPE,
     USEFUL,
 )
-from introrank.service.store import csv_import
 from introrank.service.store.csv_import import CsvImportError, import_csvs
-from introrank.service.store.tables import Contact, Event, Owner
+from introrank.service.store.tables import Contact, Event, Owner, PairAggregate
 
 T0 = datetime(2025, 1, 1, 10, 0, tzinfo=UTC)
 
@@ -202,30 +201,36 @@ def test_tenants_are_separate(engine: Engine, files: dict[str, Path]) -> None:
     assert report.events.inserted == 7 and count(engine, Event) == 14
 
 
-def test_hook_runs_in_the_import_transaction(
+# A real database condition that breaks the aggregate refresh (and nothing before it).
+FAIL_AGGREGATE_WRITES = {
+    "sqlite": ["CREATE TRIGGER no_aggregates BEFORE INSERT ON pair_aggregates "
+               "BEGIN SELECT RAISE(ABORT, 'aggregate refresh failed'); END"],
+    "postgresql": ["CREATE FUNCTION no_aggregates() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'aggregate refresh failed'; END $$",
+                   "CREATE TRIGGER no_aggregates BEFORE INSERT ON pair_aggregates "
+                   "FOR EACH ROW EXECUTE FUNCTION no_aggregates()"],
+}  # fmt: skip
+
+
+def test_aggregates_refresh_in_the_import_transaction(
     engine: Engine,
     files: dict[str, Path],
     write_csv: Callable[..., Path],
-    monkeypatch: pytest.MonkeyPatch,
     db_snapshot: Callable,
 ) -> None:
-    calls: list[tuple[list[str], int]] = []
-
-    def record(conn, tenant_id: int, owner_ids: list[str]) -> None:
-        seen = conn.execute(select(func.count()).select_from(Event)).scalar_one()
-        calls.append((owner_ids, seen))
-
-    monkeypatch.setattr(csv_import, "_after_events_inserted", record)
     import_csvs(engine, "acme", **files)
-    assert calls == [(["o1", "o2"], 7)]  # called once, after the events are in
+    aggregates = PairAggregate.__table__
+    with engine.connect() as conn:
+        owners = set(conn.scalars(select(aggregates.c.owner_id).distinct()))
+        counted = conn.execute(select(func.sum(aggregates.c.n_total))).scalar_one()
+    assert (owners, counted) == ({"o1", "o2"}, 7)  # every owner of the file, after all its events are in
 
-    def fail(conn, tenant_id: int, owner_ids: list[str]) -> None:
-        raise RuntimeError("aggregate refresh failed")
-
-    monkeypatch.setattr(csv_import, "_after_events_inserted", fail)
+    with engine.begin() as conn:
+        for statement in FAIL_AGGREGATE_WRITES[engine.dialect.name]:
+            conn.execute(text(statement))
     before = db_snapshot(engine)
     more = write_csv("more.csv", [*event_rows(), {**event_rows()[0], "event_id": "new"}])
-    with pytest.raises(RuntimeError):
+    with pytest.raises(Exception, match="aggregate refresh failed"):  # the driver's own error type
         import_csvs(engine, "acme", events=more)
     assert db_snapshot(engine) == before
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from introrank.service.store.csv_import import CsvImportError, import_csvs
-from introrank.service.store.mappings import SHIPPED, load_mapping, shipped_names
+from introrank.service.store.csv_import.mappings import SHIPPED, load_mapping, shipped_names
 from introrank.service.store.tables import Contact, Event, Owner
 
 DATA = Path(__file__).parent / "data"

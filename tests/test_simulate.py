@@ -46,7 +46,6 @@ from introrank.model.constants import (
     TYPE,
     USEFUL,
 )
-from introrank.training import simulate
 from introrank.training.cuts import SECONDS_PER_DAY, cut_times
 from introrank.training.simulate import (
     MAX_CONTACTS,
@@ -56,6 +55,7 @@ from introrank.training.simulate import (
     simulate_network,
     write_network,
 )
+from introrank.training.simulate import run as simulate_run
 
 MONTHS = 7
 HORIZON = 90 * SECONDS_PER_DAY
@@ -214,7 +214,7 @@ def test_strong_ties_by_mutual_connections_are_busier(network: SimulatedNetwork)
 
 
 def test_chunks_keep_every_contact_with_its_owner(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulate, "OWNERS_PER_CHUNK", 3)
+    monkeypatch.setattr(simulate_run, "OWNERS_PER_CHUNK", 3)
     net = simulate_network(8, seed=1, months=5)
     owner_of = net.contacts.set_index(CONTACT_ID)[OWNER_ID]
     assert (net.events[CONTACT_ID].map(owner_of) == net.events[OWNER_ID]).all()
