@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from introrank.service.api.body_gate import BodyGate, BodyTooLarge, limited
 from introrank.service.api.jobs import JobRunner
 from introrank.service.api.observability import ServiceMetrics, configure_logging, request_id_var
 from introrank.service.api.routes import data, ops, recommendations, webhooks
@@ -88,8 +89,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None,
     app.state.retrain = retrain
     app.state.profiles = ProfileCache()
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
-    for router in (data.router, recommendations.router, ops.router, webhooks.router):
+    routers = (data.router, recommendations.router, ops.router, webhooks.router)
+    for router in routers:
         app.include_router(router)
+    # The routers' own routes: recent FastAPI keeps included routers nested in app.routes.
+    app.state.body_gate = BodyGate([r for router in routers for r in router.routes], app.state.settings.max_body_bytes)
     _add_docs(app)
     _add_error_handlers(app)
     _add_middleware(app)
@@ -138,7 +142,7 @@ def _add_middleware(app: FastAPI) -> None:
 
 
 class ObserveMiddleware:
-    """Request ids, the body-size limit, per-route metrics and one JSON log line per request.
+    """Request ids, the body gate (``body_gate``), per-route metrics and one JSON log line per request.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
     runs every request through extra tasks and streams, which cost more CPU than
@@ -157,7 +161,7 @@ class ObserveMiddleware:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status, recorded = 500, False
+        status, responding, recorded = 500, False, False
 
         def record() -> None:  # before the last byte goes out: a client that got it sees the metric
             nonlocal recorded
@@ -172,22 +176,27 @@ class ObserveMiddleware:
                                        "ms": round(elapsed * 1000, 2)})
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responding
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responding = message["status"], True
                 MutableHeaders(scope=message).append("x-request-id", request_id)
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 record()
             await send(message)
 
         try:
-            limit = self.state.settings.max_body_bytes
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                response = JSONResponse({"detail": f"request body over the {limit}-byte limit"}, status_code=413)
-                await response(scope, receive, send_with_id)
+            gate: BodyGate = self.state.body_gate
+            limit, needs_key = gate.rule(scope["method"], scope["path"])
+            refusal = gate.refusal(headers, limit, needs_key)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, limited(receive, limit), send_with_id)
+        except BodyTooLarge as exc:  # a part of the app that let it through: answer it here
+            if responding:
+                raise
+            await JSONResponse({"detail": exc.detail}, status_code=413, headers=exc.headers)(
+                scope, receive, send_with_id)
         finally:
             if not recorded:  # the app failed before finishing a response
                 record()

@@ -13,6 +13,7 @@ from introrank.service.store.engine import get_or_create_tenant, write_connectio
 from introrank.service.store.tables import ApiKey, Tenant, utc_now
 
 KEY_PREFIX = "ir_"
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def create_api_key(engine: Engine, tenant: str, admin: bool = False) -> str:
 
 def authenticate(engine: Engine, key: str | None) -> Principal:
     if not key:
-        raise AuthError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        raise AuthError(MISSING_KEY)
     query = (select(ApiKey.tenant_id, ApiKey.admin, Tenant.name)
              .join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key)))
     with engine.connect() as conn:
