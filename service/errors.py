@@ -14,12 +14,14 @@ class NotFoundError(LookupError):
 class InvalidInputError(ValueError):
     """Input that passed the schema but breaks a rule of the data (unknown contact ...)."""
 
-    def __init__(self, item: int | None, field: str, message: str, where: str = "body") -> None:
+    def __init__(self, item: int | None, field: str, message: str, where: str = "body",
+                 within: str | None = None) -> None:
         super().__init__(message)
-        self.item, self.field, self.message, self.where = item, field, message, where
+        self.item, self.field, self.message, self.where, self.within = item, field, message, where, within
 
     def as_detail(self) -> list[dict[str, object]]:
-        loc: list[object] = [self.where] + ([self.item] if self.item is not None else []) + [self.field]
+        loc: list[object] = [self.where] + ([self.within] if self.within else [])
+        loc += ([self.item] if self.item is not None else []) + [self.field]
         return [{"loc": loc, "msg": self.message, "type": "value_error"}]
 
 

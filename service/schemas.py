@@ -7,11 +7,29 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from introrank.model.constants import DEFAULT_K, MAX_STAGE, MIN_STAGE
+from introrank.model.grammar import (
+    ID_PATTERN,
+    MAX_ID_LENGTH,
+    MAX_LIST_ITEMS,
+    MAX_TEXT_LENGTH,
+    id_problem,
+    occurred_at_problem,
+    text_problem,
+)
 
 GoalName = Literal["job_search", "skill_building", "business_growth", "career_support"]
 EventType = Literal["touch", "message", "meeting", "give", "ask", "intro", "referral"]
@@ -22,16 +40,42 @@ MAX_EVENTS_PER_BATCH = 10_000
 MAX_CONTACTS_PER_BATCH = 10_000
 
 
+def _valid_id(value: str) -> str:
+    if problem := id_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _valid_text(value: str) -> str:
+    if problem := text_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _valid_time(value: datetime) -> datetime:
+    if problem := occurred_at_problem(value.timestamp()):
+        raise ValueError(problem)
+    return value
+
+
+# The grammar of model/grammar.py; the JSON schema states it for clients and fuzzers.
+ExternalId = Annotated[str, AfterValidator(_valid_id), WithJsonSchema(
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN})]
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_valid_text)]
+TextList = Annotated[list[Text], Field(max_length=MAX_LIST_ITEMS)]
+EventTime = Annotated[AwareDatetime, AfterValidator(_valid_time)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class OwnerBase(Strict):
     career_stage: int | None = Stage
-    industry: str | None = None
+    industry: Text | None = None
     goal: GoalName
-    target_industries: list[str] = Field(default_factory=list)
-    target_companies: list[str] = Field(default_factory=list)
+    target_industries: TextList = Field(default_factory=list)
+    target_companies: TextList = Field(default_factory=list)
 
 
 class OwnerUpsert(OwnerBase):
@@ -43,12 +87,12 @@ class OwnerPublic(OwnerBase):
 
 
 class ContactBase(Strict):
-    name: str | None = Field(default=None, description="PII: stored, never logged")
-    company: str | None = None
-    industry: str | None = None
-    title: str | None = None
+    name: Text | None = Field(default=None, description="PII: stored, never logged")
+    company: Text | None = None
+    industry: Text | None = None
+    title: Text | None = None
     career_stage: int | None = Stage
-    tags: list[str] = Field(default_factory=list)
+    tags: TextList = Field(default_factory=list)
     mutual_connections: int | None = Field(default=None, ge=0)
     do_not_recommend: bool = False
 
@@ -58,7 +102,7 @@ class ContactUpsert(ContactBase):
 
 
 class ContactItem(ContactBase):
-    contact_id: str = Field(min_length=1)
+    contact_id: ExternalId
 
 
 class ContactBatch(Strict):
@@ -70,10 +114,10 @@ class UpsertResult(BaseModel):
 
 
 class EventIn(Strict):
-    event_id: str = Field(min_length=1)
-    owner_id: str = Field(min_length=1)
-    contact_id: str = Field(min_length=1)
-    occurred_at: AwareDatetime
+    event_id: ExternalId
+    owner_id: ExternalId
+    contact_id: ExternalId
+    occurred_at: EventTime
     type: EventType
     direction: Direction
     useful: bool | None = None
@@ -83,21 +127,31 @@ class EventBatch(Strict):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
 
 
+class EventConflict(BaseModel):
+    index: int = Field(description="Position of the event in the batch")
+    event_id: str
+    fields: list[str] = Field(description="Where it differs from the stored event (or from the id's first "
+                              "occurrence in the batch)")
+
+
 class EventBatchResult(BaseModel):
     inserted: int
-    duplicates: int
+    duplicates: int = Field(description="Events already stored (or earlier in the batch) with the same payload")
+    conflicts: list[EventConflict] = Field(
+        default_factory=list, description="Events whose event_id is stored (or earlier in the batch) with a "
+        "different payload: not written, the stored event stands")
 
 
 FeedbackOutcome = Literal["contacted", "intro_made", "useful", "not_useful", "ignored"]
 
 
 class FeedbackIn(Strict):
-    recommendation_id: str | None = None
-    owner_id: str = Field(min_length=1)
-    contact_id: str = Field(min_length=1)
+    recommendation_id: ExternalId | None = None
+    owner_id: ExternalId
+    contact_id: ExternalId
     outcome: FeedbackOutcome
-    occurred_at: AwareDatetime | None = None
-    event_id: str | None = Field(default=None, description="The intro/referral event this judges, if any")
+    occurred_at: EventTime | None = None
+    event_id: ExternalId | None = Field(default=None, description="The intro/referral event this judges, if any")
 
 
 class FeedbackResult(BaseModel):
@@ -146,16 +200,16 @@ MAX_SCORE_EVENTS = 200_000
 
 
 class ScoreOwner(OwnerBase):
-    owner_id: str = Field(default="owner", min_length=1)
+    owner_id: ExternalId = "owner"
 
 
 class ScoreEvent(Strict):
-    contact_id: str = Field(min_length=1)
-    occurred_at: AwareDatetime
+    contact_id: ExternalId
+    occurred_at: EventTime
     type: EventType
     direction: Direction
     useful: bool | None = None
-    event_id: str | None = None
+    event_id: ExternalId | None = None
 
 
 class ScoreRequest(Strict):

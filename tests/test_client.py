@@ -112,7 +112,7 @@ def test_full_flow(api):
         assert (result.inserted, result.duplicates) == (1234, 0)
         assert requests_seen(api.app, "POST", "/v1/events") == 3  # 500 + 500 + 234
         models = [EventIn.model_validate(e) for e in event_stream(10, start=1224)]
-        assert ir.post_events(models).model_dump() == {"inserted": 0, "duplicates": 10}
+        assert ir.post_events(models).model_dump() == {"inserted": 0, "duplicates": 10, "conflicts": []}
 
         listed = ir.recommendations(OWNER, k=5)
         assert listed.model_version == "heuristic" and listed.owner_id == OWNER
@@ -173,7 +173,7 @@ def test_validation_errors_name_the_failing_field(api):
 
         with pytest.raises(ValidationError) as caught:
             ir.post_events([{**events[0], "event_id": "new", "contact_id": "nobody"}])
-        assert caught.value.detail[0]["loc"] == ["body", 0, "contact_id"]
+        assert caught.value.detail[0]["loc"] == ["body", "events", 0, "contact_id"]
         with pytest.raises(ValidationError) as caught:
             ir.feedback(OWNER, "c01", "delighted")  # type: ignore[arg-type]
         assert caught.value.detail[0]["loc"] == ["body", "outcome"]
@@ -245,7 +245,7 @@ def test_readme_example(api, monkeypatch, capsys):
     monkeypatch.setenv("INTRORANK_API_KEY", api.key)
     exec(compile(CRM_EXAMPLE, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "inserted=20 duplicates=0" and len(printed) == 3
+    assert printed[0] == "inserted=20 duplicates=0 conflicts=[]" and len(printed) == 3
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     shown = [b for b in blocks if "IntrorankClient" in b]
     assert not shown or CRM_EXAMPLE in shown

@@ -60,7 +60,7 @@ def test_stateless_rejects_event_of_unknown_contact(app_client, tiny):
     body = _score_body(tiny, "o1", ISO_T)
     body["events"][3]["contact_id"] = "stranger"
     response = client.post("/v1/score", json=body)
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", 3, "contact_id"]
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "events", 3, "contact_id"]
 
 
 def _keep_warm(client, as_of: float) -> list[str]:

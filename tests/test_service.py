@@ -73,8 +73,8 @@ def test_event_batches_are_idempotent_and_all_or_nothing(served, tiny, db_snapsh
 
     items = event_items(later)
     first = a.post("/v1/events", json={"events": items})
-    assert first.json() == {"inserted": 50, "duplicates": 0}
-    assert a.post("/v1/events", json={"events": items}).json() == {"inserted": 0, "duplicates": 50}
+    assert first.json() == {"inserted": 50, "duplicates": 0, "conflicts": []}
+    assert a.post("/v1/events", json={"events": items}).json() == {"inserted": 0, "duplicates": 50, "conflicts": []}
     before = db_snapshot(engine)
     fresh = event_items(tiny.events[tiny.events["occurred_at"] >= T_SPLIT].iloc[50:60])
     naive = [*fresh[:5], {**fresh[5], "occurred_at": "2025-10-01T10:00:00"}, *fresh[6:]]
@@ -83,7 +83,7 @@ def test_event_batches_are_idempotent_and_all_or_nothing(served, tiny, db_snapsh
     assert bad.json()["detail"][0]["loc"] == ["body", "events", 5, "occurred_at"]
     unknown = [*fresh[:3], {**fresh[3], "contact_id": "nobody"}]
     bad = a.post("/v1/events", json={"events": unknown})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", 3, "contact_id"]
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "events", 3, "contact_id"]
     assert db_snapshot(engine) == before
 
 

@@ -57,7 +57,8 @@ def test_sqlite_write_lock_held_elsewhere_is_503_with_retry_after(tmp_path: Path
         finally:
             other.execute("ROLLBACK")
             other.close()
-        assert client.post("/v1/events", json={"events": [EVENT]}).json() == {"inserted": 1, "duplicates": 0}
+        assert client.post("/v1/events", json={"events": [EVENT]}).json() == {
+            "inserted": 1, "duplicates": 0, "conflicts": []}
     engine.dispose()
 
 
@@ -76,7 +77,8 @@ def test_postgres_lock_timeout_is_503_with_retry_after(pg_engine: Engine, tmp_pa
             holder.execute(text("SELECT 1 FROM owners WHERE owner_id = 'u1' FOR UPDATE"))
             busy = client.post("/v1/events", json={"events": [EVENT]})
             assert busy.status_code == 503 and int(busy.headers["retry-after"]) >= 1
-        assert client.post("/v1/events", json={"events": [EVENT]}).json() == {"inserted": 1, "duplicates": 0}
+        assert client.post("/v1/events", json={"events": [EVENT]}).json() == {
+            "inserted": 1, "duplicates": 0, "conflicts": []}
     engine.dispose()
 
 

@@ -192,6 +192,8 @@ def test_a_tampered_pickle_in_the_registry_is_never_executed(alpha_store, tmp_pa
 def test_a_failed_load_keeps_what_was_serving(alpha_store, monkeypatch):
     holder = ModelHolder(alpha_store)
     assert holder.for_tenant("alpha").version == "alpha:1"
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once, not after minutes of backoff
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     monkeypatch.setattr(type(alpha_store), "resolved_tracking_uri", property(lambda self: "http://127.0.0.1:9"))
     holder._own["alpha"] = holder._own["alpha"].__class__(**{**holder._own["alpha"].__dict__,
                                                              "registry_version": "0"})  # the alias "moved"

@@ -360,7 +360,7 @@ def test_push_is_signed_and_each_distinct_list_is_sent_once(env: Env, receiver: 
     events = [{"event_id": f"new-{i}", "owner_id": "o1", "contact_id": riser, "type": "meeting",
                "direction": "out" if i % 2 else "in", "occurred_at": (now - pd.Timedelta(minutes=5 * i)).isoformat()}
               for i in range(1, 6)]
-    assert env.a.post("/v1/events", json={"events": events}).json() == {"inserted": 5, "duplicates": 0}
+    assert env.a.post("/v1/events", json={"events": events}).json() == {"inserted": 5, "duplicates": 0, "conflicts": []}
     third = env.push()
     assert len(receiver.requests) == 4 and (third.delivered, third.unchanged) == (1, 2)
     fresh = receiver.requests[-1].payload

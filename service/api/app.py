@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from introrank.service.api.body_gate import BodyGate, BodyTooLarge, limited
 from introrank.service.api.observability import ServiceMetrics, configure_logging, request_id_var
 from introrank.service.api.routes import data, ops, recommendations, webhooks
 from introrank.service.errors import AuthError, InvalidInputError, NotFoundError, UnavailableError
@@ -79,8 +80,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.profiles = ProfileCache()
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
-    for router in (data.router, recommendations.router, ops.router, webhooks.router):
+    routers = (data.router, recommendations.router, ops.router, webhooks.router)
+    for router in routers:
         app.include_router(router)
+    # The routers' own routes: recent FastAPI keeps included routers nested in app.routes.
+    app.state.body_gate = BodyGate([r for router in routers for r in router.routes], app.state.settings.max_body_bytes)
     _add_docs(app)
     _add_error_handlers(app)
     _add_middleware(app)
@@ -146,6 +150,8 @@ class ObserveMiddleware:
     print its traceback, SQL and all, to stderr). A transient store error answers 503
     with ``Retry-After``; anything else 500 ``{"detail": "internal error", "request_id"}``,
     and one log line names the exception type, never its message.
+    The body gate (``body_gate``) limits bodies while they stream and refuses a keyless
+    request before its body is read.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``)
     runs every request through extra tasks and streams, which cost more CPU than
@@ -188,13 +194,17 @@ class ObserveMiddleware:
             await send(message)
 
         try:
-            limit = self.state.settings.max_body_bytes
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
-                response = JSONResponse({"detail": f"request body over the {limit}-byte limit"}, status_code=413)
-                await response(scope, receive, send_with_id)
+            gate: BodyGate = self.state.body_gate
+            limit, needs_key = gate.rule(scope["method"], scope["path"])
+            refusal = gate.refusal(headers, limit, needs_key)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, limited(receive, limit), send_with_id)
+        except BodyTooLarge as exc:  # a part of the app that let it through: answer it here
+            if not responding:
+                await JSONResponse({"detail": exc.detail}, status_code=413, headers=exc.headers)(
+                    scope, receive, send_with_id)
         except Exception as exc:  # the last resort, see the class docstring
             response = _last_resort(exc, request_id)
             if not responding:

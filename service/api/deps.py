@@ -40,7 +40,7 @@ HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
-def _key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
+def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:
     if x_api_key:
         return x_api_key.strip()
     if authorization and authorization.lower().startswith("bearer "):
@@ -53,7 +53,7 @@ def get_principal(
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return authenticate(engine, _key_from_headers(authorization, x_api_key))
+    return authenticate(engine, key_from_headers(authorization, x_api_key))
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -33,6 +33,7 @@ from introrank.service.schemas import (
     DeliveryList,
     DeliveryPublic,
     EventBatchResult,
+    EventConflict,
     EventIn,
     FeedbackOutcome,
     GoalName,
@@ -232,9 +233,12 @@ class IntrorankClient:
 
         Each batch is all or nothing and idempotent on ``event_id``. When one fails,
         the batches before it are stored (the exception's note says which batch), and
-        re-sending the whole stream is safe: stored events count as duplicates.
+        re-sending the whole stream is safe: stored events count as duplicates. An
+        event_id stored with another payload comes back in ``conflicts``, its
+        ``index`` counted from the start of the whole stream.
         """
         inserted = duplicates = 0
+        conflicts: list[EventConflict] = []
         for start, batch in _batches(events, batch_size, MAX_EVENTS_PER_BATCH):
             try:
                 result = EventBatchResult.model_validate(self._request("POST", "/v1/events",
@@ -244,7 +248,8 @@ class IntrorankClient:
                              f"{start} earlier events were accepted")
                 raise
             inserted, duplicates = inserted + result.inserted, duplicates + result.duplicates
-        return EventBatchResult(inserted=inserted, duplicates=duplicates)
+            conflicts += [c.model_copy(update={"index": start + c.index}) for c in result.conflicts]
+        return EventBatchResult(inserted=inserted, duplicates=duplicates, conflicts=conflicts)
 
     def recommendations(self, owner_id: str, k: int = DEFAULT_K, goal: GoalName | None = None,
                         as_of: datetime | None = None) -> RecommendationsPublic:

@@ -33,10 +33,15 @@ def request_frames(body: ScoreRequest) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
                              for c in body.contacts],
                             columns=[OWNER_ID, CONTACT_ID, "company", "industry", "career_stage",
                                      "mutual_connections", "do_not_recommend"])
-    known = set(contacts[CONTACT_ID])
+    known: set[str] = set()
+    for i, contact in enumerate(body.contacts):
+        if contact.contact_id in known:
+            raise InvalidInputError(i, "contact_id", f"contacts[{i}] repeats a contact_id", within="contacts")
+        known.add(contact.contact_id)
     for i, event in enumerate(body.events):
         if event.contact_id not in known:
-            raise InvalidInputError(i, "contact_id", f"events[{i}] names a contact that is not in 'contacts'")
+            raise InvalidInputError(i, "contact_id", f"events[{i}] names a contact that is not in 'contacts'",
+                                    within="events")
     events = pd.DataFrame([(owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction, e.useful)
                            for e in body.events], columns=EVENT_COLUMNS)
     return owner, contacts, events

@@ -21,6 +21,7 @@ from introrank.service.store.engine import get_or_create_tenant, write_connectio
 from introrank.service.store.tables import ApiKey, Tenant, utc_now
 
 KEY_PREFIX = "ir_"
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 PREFIX_LENGTH = 12  # what ``keys list`` shows and ``keys revoke`` takes
 READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPES = (READ, WRITE, ADMIN)
@@ -91,7 +92,7 @@ def create_api_key(engine: Engine, tenant: str, admin: bool = False, scopes: tup
 
 def authenticate(engine: Engine, key: str | None) -> Principal:
     if not key:
-        raise AuthError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        raise AuthError(MISSING_KEY)
     query = (select(ApiKey.id, ApiKey.tenant_id, ApiKey.scopes, ApiKey.revoked_at, ApiKey.last_used_at, Tenant.name)
              .join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key)))
     with engine.connect() as conn:

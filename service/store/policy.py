@@ -21,6 +21,7 @@ def load_policy(conn: Connection, tenant_id: int) -> RerankPolicy:
 
 
 def save_policy(conn: Connection, tenant_id: int, values: dict[str, float | int | None]) -> RerankPolicy:
-    """Set (or with None, reset to the default) the given policy fields."""
-    conn.execute(update(Tenant).where(Tenant.id == tenant_id).values(**values))
+    """Set (or with None, reset to the default) the given policy fields; none given changes nothing."""
+    if values:
+        conn.execute(update(Tenant).where(Tenant.id == tenant_id).values(**values))
     return load_policy(conn, tenant_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, delete, select
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from introrank.model.constants import CONTACT_ID, INTRO, OWNER_ID, REFERRAL
 from introrank.service.errors import InvalidInputError, NotFoundError
-from introrank.service.schemas import ContactItem, EventIn, FeedbackIn, OwnerUpsert
+from introrank.service.schemas import ContactItem, EventConflict, EventIn, FeedbackIn, OwnerUpsert
 from introrank.service.store.aggregates import fold_events, refresh_owners
 from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
@@ -88,23 +89,29 @@ def _check_contacts_exist(conn: Connection, tenant_id: int, events: list[EventIn
     for i, e in enumerate(events):
         if (e.owner_id, e.contact_id) not in found:
             raise InvalidInputError(i, "contact_id", f"unknown contact for owner (events[{i}]): upsert the "
-                                    "owner and contact before sending its events")
+                                    "owner and contact before sending its events", within="events")
 
 
-def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tuple[int, int]:
+def insert_events(conn: Connection, tenant_id: int,
+                  events: list[EventIn]) -> tuple[int, int, list[EventConflict]]:
     """Insert new events (idempotent on event_id) and fold them into the aggregates.
 
-    Rows go in sorted by event_id: two batches sharing ids wait on each other's
+    Returns (inserted, duplicates, conflicts). An event_id that is stored, or
+    earlier in the batch, with another payload is a conflict, not a duplicate: it
+    is not written (the first version stands) and the caller learns where. Rows
+    go in sorted by event_id: two batches sharing ids wait on each other's
     inserts in one order, never in a cycle.
     """
     lock_owners(conn, tenant_id, [e.owner_id for e in events])
     _check_contacts_exist(conn, tenant_id, events)
-    unique = {e.event_id: e for e in reversed(events)}  # first occurrence of an id wins
     received_at = time.time()
     rows = [(tenant_id, e.event_id, e.owner_id, e.contact_id, e.occurred_at.timestamp(), e.type, e.direction,
-             e.useful, received_at) for e in sorted(unique.values(), key=lambda e: e.event_id)]
-    inserted_ids = _insert_new_events(conn, tenant_id, rows)
-    fresh = [r for r in rows if r[1] in inserted_ids]
+             e.useful, received_at) for e in events]
+    first: dict[str, tuple] = {}  # first occurrence of an id wins
+    for row in rows:
+        first.setdefault(row[1], row)
+    inserted_ids, stored = _insert_new_events(conn, tenant_id, sorted(first.values(), key=lambda r: r[1]))
+    fresh = [r for r in first.values() if r[1] in inserted_ids]
     if fresh:
         columns = dict(zip(_EVENT_ROW, zip(*fresh, strict=True), strict=True))
         # Plain object columns: pandas would otherwise convert every string column to Arrow
@@ -112,22 +119,48 @@ def insert_events(conn: Connection, tenant_id: int, events: list[EventIn]) -> tu
         fold_events(conn, tenant_id, pd.DataFrame({name: pd.Series(columns[name], dtype=float if
                                                                     name == "occurred_at" else object)
                                                    for name in _FOLDED}))
-    return len(inserted_ids), len(events) - len(inserted_ids)
+    conflicts = _conflicts(conn, tenant_id, rows, first, stored)
+    return len(inserted_ids), len(events) - len(inserted_ids) - len(conflicts), conflicts
 
 
 _EVENT_ROW = ("tenant_id", "event_id", "owner_id", "contact_id", "occurred_at", "type", "direction", "useful",
               "received_at")
+_PAYLOAD = _EVENT_ROW[2:-1]  # what the CRM sent: received_at is the service's own
 _FOLDED = (OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "useful")
 
 
-def _insert_new_events(conn: Connection, tenant_id: int, rows: list[tuple]) -> set[str]:
-    """Insert the rows whose event_id this tenant does not have yet; returns the inserted ids.
+def _conflicts(conn: Connection, tenant_id: int, rows: list[tuple], first: dict[str, tuple],
+               stored: dict[str, tuple]) -> list[EventConflict]:
+    """Events that differ from the stored version of their id, or from its first occurrence in the batch.
 
-    SQLite: the write lock is held since BEGIN IMMEDIATE, so "which ids exist" read
-    first is still true at the insert, and a plain executemany on the raw cursor
-    is several times cheaper than SQLAlchemy's RETURNING batches. PostgreSQL,
-    where another transaction may insert the same id meanwhile, asks the insert
-    itself (ON CONFLICT DO NOTHING RETURNING).
+    A ``useful`` that feedback has since judged is the store's to keep: a CRM
+    re-sending its original flag for such an event is a duplicate, not a conflict.
+    """
+    found = []
+    for i, row in enumerate(rows):
+        reference = stored[row[1]] if row[1] in stored else first[row[1]][2:-1]
+        fields = [name for name, sent, kept in zip(_PAYLOAD, row[2:-1], reference, strict=True) if sent != kept]
+        if fields:
+            found.append(EventConflict(index=i, event_id=row[1], fields=fields))
+    useful_only = {c.event_id for c in found if c.fields == ["useful"] and c.event_id in stored}
+    if useful_only:
+        judged = set(conn.execute(select(Feedback.event_id).where(
+            Feedback.tenant_id == tenant_id, Feedback.useful.is_not(None),
+            Feedback.event_id.in_(sorted(useful_only)))).scalars())
+        found = [c for c in found if not (c.fields == ["useful"] and c.event_id in judged)]
+    return found
+
+
+def _insert_new_events(conn: Connection, tenant_id: int, rows: list[tuple]) -> tuple[set[str], dict[str, tuple]]:
+    """Insert the rows whose event_id this tenant does not have yet.
+
+    Returns the inserted ids and, for the ids already stored, their stored
+    payload (``_PAYLOAD`` order). SQLite: the write lock is held since BEGIN
+    IMMEDIATE, so "which ids exist" read first is still true at the insert, and a
+    plain executemany on the raw cursor is several times cheaper than
+    SQLAlchemy's RETURNING batches. PostgreSQL, where another transaction may
+    insert the same id meanwhile, asks the insert itself (ON CONFLICT DO NOTHING
+    RETURNING) and reads the stored versions of the rest afterwards.
     """
     if conn.dialect.name != "sqlite":
         stmt = _insert(conn, Event.__table__).on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
@@ -136,19 +169,25 @@ def _insert_new_events(conn: Connection, tenant_id: int, rows: list[tuple]) -> s
         for start in range(0, len(rows), 2000):
             chunk = [dict(zip(_EVENT_ROW, r, strict=True)) for r in rows[start:start + 2000]]
             inserted.update(r[0] for r in conn.execute(stmt, chunk))
-        return inserted
-    ids = [r[1] for r in rows]
-    existing: set[str] = set()
+        with raw_cursor(conn) as (cursor, mark):
+            stored = _stored_payloads(cursor, mark, tenant_id, [r[1] for r in rows if r[1] not in inserted])
+        return inserted, stored
     with raw_cursor(conn) as (cursor, mark):
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            cursor.execute(f"SELECT event_id FROM events WHERE tenant_id = {mark} AND event_id IN "
-                           f"({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
-            existing.update(r[0] for r in cursor.fetchall())
-        new = [r for r in rows if r[1] not in existing]
+        stored = _stored_payloads(cursor, mark, tenant_id, [r[1] for r in rows])
+        new = [r for r in rows if r[1] not in stored]
         marks = ", ".join([mark] * len(_EVENT_ROW))
         cursor.executemany(f"INSERT INTO events ({', '.join(_EVENT_ROW)}) VALUES ({marks})", new)
-    return {r[1] for r in new}
+    return {r[1] for r in new}, stored
+
+
+def _stored_payloads(cursor: Any, mark: str, tenant_id: int, ids: list[str]) -> dict[str, tuple]:
+    stored: dict[str, tuple] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        cursor.execute(f"SELECT event_id, {', '.join(_PAYLOAD)} FROM events WHERE tenant_id = {mark} AND event_id "
+                       f"IN ({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
+        stored.update((r[0], tuple(r[1:])) for r in cursor.fetchall())
+    return stored
 
 
 def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
@@ -166,10 +205,11 @@ def add_feedback(conn: Connection, tenant_id: int, body: FeedbackIn) -> int:
         raise NotFoundError("contact", body.contact_id)
     if body.recommendation_id is not None:
         served = conn.execute(select(ServedRecommendation.contact_id).where(
-            ServedRecommendation.tenant_id == tenant_id,
+            ServedRecommendation.tenant_id == tenant_id, ServedRecommendation.owner_id == body.owner_id,
             ServedRecommendation.recommendation_id == body.recommendation_id)).first()
         if served is None or served.contact_id != body.contact_id:
-            raise InvalidInputError(None, "recommendation_id", "unknown recommendation_id for this contact")
+            raise InvalidInputError(None, "recommendation_id",
+                                    "unknown recommendation_id for this owner and contact")
     useful = {"useful": True, "intro_made": True, "not_useful": False}.get(body.outcome)
     when = body.occurred_at.timestamp() if body.occurred_at else time.time()
     event_id = body.event_id

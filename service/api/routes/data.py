@@ -15,6 +15,7 @@ from introrank.service.schemas import (
     Deleted,
     EventBatch,
     EventBatchResult,
+    ExternalId,
     FeedbackIn,
     FeedbackResult,
     OwnerPublic,
@@ -26,8 +27,8 @@ from introrank.service.store.concurrency import run_write
 
 router = APIRouter(prefix="/v1", tags=["data"])
 log = logging.getLogger("introrank.ingest")
-OwnerId = Annotated[str, Path(min_length=1, max_length=200)]
-ContactId = Annotated[str, Path(min_length=1, max_length=200)]
+OwnerId = Annotated[ExternalId, Path()]
+ContactId = Annotated[ExternalId, Path()]
 
 
 @router.put("/owners/{owner_id}", response_model=OwnerPublic)
@@ -54,13 +55,19 @@ def upsert_contacts(owner_id: OwnerId, body: ContactBatch, principal: WriteDep,
 @router.post("/events", response_model=EventBatchResult)
 def post_events(body: EventBatch, principal: WriteDep, engine: EngineDep,
                 metrics: MetricsDep) -> EventBatchResult:
-    """All or nothing; replaying a batch inserts nothing and reports every event as a duplicate."""
-    inserted, duplicates = run_write(engine, lambda conn: store.insert_events(conn, principal.tenant_id, body.events))
+    """A bad item refuses the whole batch; replaying a batch inserts nothing and reports duplicates.
+
+    An event_id already stored with another payload is listed in ``conflicts``
+    (not written, not a duplicate), so a CRM that edited an event hears of it.
+    """
+    inserted, duplicates, conflicts = run_write(engine, lambda conn: store.insert_events(
+        conn, principal.tenant_id, body.events))
     metrics.events.labels(result="inserted").inc(inserted)
     metrics.events.labels(result="duplicate").inc(duplicates)
+    metrics.events.labels(result="conflict").inc(len(conflicts))
     log.info("events ingested", extra={"inserted": inserted, "duplicates": duplicates,
-                                       "tenant_id": principal.tenant_id})
-    return EventBatchResult(inserted=inserted, duplicates=duplicates)
+                                       "conflicts": len(conflicts), "tenant_id": principal.tenant_id})
+    return EventBatchResult(inserted=inserted, duplicates=duplicates, conflicts=conflicts)
 
 
 @router.post("/feedback", response_model=FeedbackResult, status_code=201)

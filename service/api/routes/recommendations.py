@@ -11,6 +11,7 @@ from introrank.model.constants import DEFAULT_K
 from introrank.service.api.deps import EngineDep, MetricsDep, ReadDep, ServedModelDep
 from introrank.service.errors import InvalidInputError
 from introrank.service.schemas import (
+    ExternalId,
     GoalName,
     KeepWarmItem,
     KeepWarmPublic,
@@ -36,7 +37,7 @@ def _aware(as_of: datetime | None) -> float | None:
 
 @router.get("/owners/{owner_id}/recommendations", response_model=RecommendationsPublic)
 def get_recommendations(
-    owner_id: Annotated[str, Path(min_length=1)],
+    owner_id: Annotated[ExternalId, Path()],
     request: Request,
     principal: ReadDep,
     engine: EngineDep,
@@ -66,7 +67,7 @@ def post_score(body: ScoreRequest, principal: ReadDep, engine: EngineDep,
 
 @router.get("/owners/{owner_id}/keep-warm", response_model=KeepWarmPublic)
 def get_keep_warm(
-    owner_id: Annotated[str, Path(min_length=1)],
+    owner_id: Annotated[ExternalId, Path()],
     request: Request,
     principal: ReadDep,
     engine: EngineDep,
