@@ -162,8 +162,11 @@ def train(
     horizon_days: HorizonOpt = 90,
     cut_every_days: CutOpt = 30,
     json_out: JsonOpt = False,
-    dask_scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: snapshots and "
-                                                            "lightgbm.dask training run on that cluster.")] = None,
+    dask_scheduler: Annotated[str | None, typer.Option(help=(
+        "Dask scheduler address: snapshots and training run on that cluster. Every local candidate "
+        "(lambdarank and binary, each at every recency-prior strength) is grown with lightgbm.dask and "
+        "picked by the same validation NDCG@10; lightgbm.dask has no early stopping, so each booster "
+        "grows all its trees and is cut back where early stopping would have stopped it."))] = None,
 ) -> None:
     """Train, evaluate, log to MLflow, register, and promote only if better than the champion.
 

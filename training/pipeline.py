@@ -95,13 +95,15 @@ def run_training(dataset: Dataset, settings: Settings, snapshot_config: Snapshot
                 f"positive rate {snapshots['label'].mean():.3f}")
     with console.status("training LightGBM (lambdarank and binary, each at every recency-prior strength) "
                         "and logistic regression") as status:
+        def progress(line: str) -> None:
+            status.update(f"training LightGBM: {line}")
+
         if dask_client is not None:
             from introrank.training.distributed import train_ranker_dask
 
-            result = train_ranker_dask(snapshots, dask_client, train_config)
+            result = train_ranker_dask(snapshots, dask_client, train_config, progress=progress)
         else:
-            result = train_ranker(snapshots, train_config,
-                                  progress=lambda line: status.update(f"training LightGBM: {line}"))
+            result = train_ranker(snapshots, train_config, progress=progress)
     console.log(f"chosen objective: {result.ranker.objective}, recency prior strength "
                 f"{result.ranker.prior_strength:g} (validation NDCG@10 {result.validation_ndcg})")
     with console.status("evaluating on the test cuts"):

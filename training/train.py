@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -79,17 +80,65 @@ def query_ids(frame: pd.DataFrame) -> np.ndarray:
     return pd.factorize(frame[OWNER_ID].astype(str) + "@" + frame[CUT].astype(str))[0]
 
 
-def _sorted_by_query(frame: pd.DataFrame) -> pd.DataFrame:
+def sorted_by_query(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one query together (LightGBM's ``group`` counts consecutive rows), input order kept inside."""
     return frame.assign(_q=query_ids(frame)).sort_values("_q", kind="mergesort")
 
 
-def _group_sizes(frame: pd.DataFrame) -> np.ndarray:
+def group_sizes(frame: pd.DataFrame) -> np.ndarray:
     return frame.groupby("_q", sort=True).size().to_numpy()
 
 
-def _prior(frame: pd.DataFrame, strength: float) -> np.ndarray | None:
+def prior_score(frame: pd.DataFrame, strength: float) -> np.ndarray | None:
     """The booster's starting score: the recency prior, scaled (None: start from zero)."""
     return strength * recency_prior(frame[PRIOR_FEATURE].to_numpy(dtype=float)) if strength else None
+
+
+def lightgbm_params(objective: str, config: TrainConfig) -> dict[str, Any]:
+    """The estimator arguments every fit step uses, so a local and a Dask booster are the same model."""
+    params: dict[str, Any] = {
+        "objective": objective,
+        "n_estimators": config.n_estimators,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_child_samples": config.min_child_samples,
+        "colsample_bytree": 0.9,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "reg_lambda": 1.0,
+        "random_state": config.seed,
+        "deterministic": True,
+        "verbose": -1,
+        "metric": "ndcg" if objective == "lambdarank" else "binary_logloss",
+    }
+    if objective == "lambdarank":
+        params["lambdarank_truncation_level"] = 20
+    return params
+
+
+def fit_kwargs(frame: pd.DataFrame, objective: str, prior_strength: float) -> dict[str, Any]:
+    """``fit`` arguments for one query-sorted frame: labels, groups (lambdarank), the prior as ``init_score``."""
+    kwargs: dict[str, Any] = {"X": frame[list(FEATURE_NAMES)].to_numpy(np.float64),
+                              "y": frame[LABEL].to_numpy(np.float64)}
+    if objective == "lambdarank":
+        kwargs["group"] = group_sizes(frame)
+    init_score = prior_score(frame, prior_strength)
+    if init_score is not None:
+        kwargs["init_score"] = init_score
+    return kwargs
+
+
+def estimator_class(objective: str, dask: bool = False) -> type:
+    if dask:
+        from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRanker
+
+        return DaskLGBMRanker if objective == "lambdarank" else DaskLGBMClassifier
+    return lgb.LGBMRanker if objective == "lambdarank" else lgb.LGBMClassifier
+
+
+# A fit step: (split, objective, config, prior strength) -> a booster whose
+# ``best_iteration`` validation chose. ``train_ranker`` takes any, local or Dask.
+FitStep = Callable[[Split, str, TrainConfig, float], lgb.Booster]
 
 
 def fit_lightgbm(split: Split, objective: str, config: TrainConfig, prior_strength: float = 0.0) -> lgb.Booster:
@@ -98,33 +147,16 @@ def fit_lightgbm(split: Split, objective: str, config: TrainConfig, prior_streng
     With a ``prior_strength`` the booster boosts from the recency prior (LightGBM's
     ``init_score``), on validation too, so early stopping judges prior + trees.
     """
-    train, val = _sorted_by_query(split.train), _sorted_by_query(split.val)
-    features = list(FEATURE_NAMES)
-    params = {
-        "objective": objective,
-        "learning_rate": config.learning_rate,
-        "num_leaves": config.num_leaves,
-        "min_child_samples": config.min_child_samples,
-        "feature_fraction": 0.9,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "lambda_l2": 1.0,
-        "seed": config.seed,
-        "deterministic": True,
-        "num_threads": config.num_threads,
-        "verbosity": -1,
-    }
-    if objective == "lambdarank":
-        params.update(metric="ndcg", eval_at=[10], lambdarank_truncation_level=20)
-    else:
-        params.update(metric="binary_logloss")
-    grouped = objective == "lambdarank"
-    dtrain = lgb.Dataset(train[features], train[LABEL], group=_group_sizes(train) if grouped else None,
-                         init_score=_prior(train, prior_strength), free_raw_data=True)
-    dval = lgb.Dataset(val[features], val[LABEL], group=_group_sizes(val) if grouped else None,
-                       init_score=_prior(val, prior_strength), reference=dtrain)
-    return lgb.train(params, dtrain, num_boost_round=config.n_estimators, valid_sets=[dval],
-                     callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+    train = fit_kwargs(sorted_by_query(split.train), objective, prior_strength)
+    val = fit_kwargs(sorted_by_query(split.val), objective, prior_strength)
+    kwargs: dict[str, Any] = {"eval_X": (val["X"],), "eval_y": (val["y"],), "feature_name": list(FEATURE_NAMES),
+                              "callbacks": [lgb.early_stopping(config.early_stopping_rounds, verbose=False)]}
+    if "group" in val:
+        kwargs.update(eval_group=[val["group"]], eval_at=[10])
+    if "init_score" in val:
+        kwargs["eval_init_score"] = [val["init_score"]]
+    estimator = estimator_class(objective)(**lightgbm_params(objective, config), num_threads=config.num_threads)
+    return estimator.fit(**train, **kwargs).booster_
 
 
 def fit_logistic(split: Split, config: TrainConfig) -> Pipeline:
@@ -148,8 +180,12 @@ class TrainResult:
 
 
 def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
-                 progress: Callable[[str], None] | None = None) -> TrainResult:
+                 progress: Callable[[str], None] | None = None, fit: FitStep = fit_lightgbm) -> TrainResult:
     """Fit both LightGBM objectives at every prior strength, keep the best on validation NDCG@10, calibrate it.
+
+    ``fit`` grows each candidate's booster: locally by default, on a Dask cluster with
+    ``introrank.training.distributed``; the grid, the pick and the calibration are this
+    function's either way, so both paths choose among the same candidates by one rule.
 
     ``validation_ndcg`` holds each objective's best; ``ranker.info["validation_grid"]``
     every (objective, prior strength) tried. On a tie the candidate tried first wins
@@ -163,7 +199,7 @@ def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
     grid: dict[str, float] = {}  # the same keys: validation NDCG@10
     for objective in OBJECTIVES:
         for strength in config.prior_strengths:
-            booster = fit_lightgbm(split, objective, config, strength)
+            booster = fit(split, objective, config, strength)
             name = f"{objective}@prior={strength:g}"
             candidates[name] = IntroRanker(booster=booster, calibrator=None, objective=objective,
                                            prior_strength=strength, info={"best_iteration": booster.best_iteration})
