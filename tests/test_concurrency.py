@@ -134,7 +134,7 @@ def test_parallel_batches_for_one_owner_on_two_workers_lose_nothing(pg_engine, t
                         codes.append(own.post("/v1/events", json={"events": batch}).status_code)
                     replayed = own.post("/v1/events", json={"events": batches[0]})  # a client's retry
                     codes.append(replayed.status_code)
-                    assert replayed.json() == {"inserted": 0, "duplicates": 120}
+                    assert replayed.json() == {"inserted": 0, "duplicates": 120, "conflicts": []}
                 return codes
 
             def reader() -> list[int]:

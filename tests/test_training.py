@@ -63,14 +63,15 @@ def test_mlflow_run_registry_and_champion_gate(tiny, tmp_path):
     assert not second.decision.promoted
     assert second.decision.champion_ndcg == pytest.approx(second.decision.new_ndcg)
     client = configure_tracking(settings)
-    assert str(client.get_model_version_by_alias(MODEL_NAME, CHAMPION_ALIAS).version) == first.decision.version
+    assert f"default:{client.get_model_version_by_alias(MODEL_NAME + '-default', CHAMPION_ALIAS).version}" == \
+        first.decision.version
     run = client.get_run(second.run_id)
     assert run.data.params["feature_schema_version"] == FEATURE_SCHEMA_VERSION
     assert {"model.ndcg_at_10", "oracle.ndcg_at_10", "warmest.ndcg_at_10", "champion_gate.promoted"} <= set(
         run.data.metrics)
     artifacts = {a.path for a in MlflowClient().list_artifacts(second.run_id, "plots")}
     assert {"plots/ndcg_at_k.png", "plots/reliability.png", "plots/feature_importance.png"} <= artifacts
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION_ALIAS}")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}-default@{CHAMPION_ALIAS}")
     assert model.metadata.get_input_schema() is not None
     rows = first.result.split.test[list(FEATURE_NAMES)].head(20)
     out = model.predict(rows)
@@ -110,13 +111,15 @@ def test_champion_of_an_older_feature_schema_is_replaced(tiny, tmp_path, trained
     settings = Settings(data_dir=tmp_path)
     client = configure_tracking(settings)
     old = dc_replace(result.ranker, schema_version="0")
+    from introrank.training.gate import judge
+
     with mlflow.start_run():
-        register_and_gate(client, log_ranker(old, result.split.test), 0.99, None, None)
+        register_and_gate(client, log_ranker(old), "default", judge([0.99], None, 1), None, ["default"])
     with pytest.raises(Exception, match="feature schema"):
-        load_champion(client)
+        load_champion(client, "default")
     outcome = run_training(tiny, settings)
     assert outcome.decision.promoted and outcome.decision.champion_version is None
-    assert load_champion(client).ranker.schema_version == FEATURE_SCHEMA_VERSION
+    assert load_champion(client, "default").ranker.schema_version == FEATURE_SCHEMA_VERSION
 
 
 def test_recency_prior_is_part_of_the_score_and_of_its_explanation(trained):
