@@ -22,6 +22,7 @@ from rich.console import Console
 from introrank.model.constants import BASE_MODEL, DEFAULT_TENANT
 from introrank.model.dataset import Dataset
 from introrank.model.features import FEATURE_SCHEMA_VERSION
+from introrank.model.json_safe import json_safe
 from introrank.model.ranker import ModelSchemaError
 from introrank.service.settings import Settings
 from introrank.service.store.model_registry import Champion, configure_tracking, load_champion
@@ -56,18 +57,9 @@ class TrainingOutcome:
         }
         if self.decision is not None:
             payload["decision"] = self.decision.to_dict()
-        return _json_safe(json.loads(json.dumps(payload, default=float)))
+        return json_safe(json.loads(json.dumps(payload, default=float)))
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (a metric with no query to average) as null, so strict JSON parsers accept it."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def run_training(dataset: Dataset, settings: Settings, snapshot_config: SnapshotConfig = SnapshotConfig(),

@@ -11,7 +11,6 @@ marked failed, so nothing is left "running" forever.
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, exists, func, select, text, update
 from sqlalchemy.orm import aliased
 
+from introrank.model.json_safe import json_safe
 from introrank.service.store.engine import write_connection
 from introrank.service.store.tables import Job, Tenant, utc_now
 
@@ -91,14 +91,6 @@ def heartbeat(engine: Engine, job_id: str, worker: str) -> None:
                      .values(heartbeat_at=utc_now()))
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def finish(engine: Engine, job_id: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
@@ -106,7 +98,7 @@ def finish(engine: Engine, job_id: str, result: dict[str, Any] | None = None, er
     with write_connection(engine) as conn:
         conn.execute(update(Job).where(Job.id == job_id).values(
             state=FAILED if error else SUCCEEDED, finished_at=utc_now(), error=error[:200] if error else None,
-            result=_json_safe(result) if result is not None else None))
+            result=json_safe(result) if result is not None else None))
 
 
 def fail_stale(engine: Engine, stale_after: timedelta) -> int:
