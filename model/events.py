@@ -147,7 +147,7 @@ def encode_directions(directions: pd.Series | np.ndarray) -> np.ndarray:
 _USEFUL_TEXT = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "": np.nan, "none": np.nan, "nan": np.nan}
 
 
-def _useful_value(value: object) -> float:
+def _useful_value(value: str | float) -> float:
     if isinstance(value, str):
         return _USEFUL_TEXT.get(value.strip().lower(), np.nan)
     return float(value)  # bools, 0/1 (None and NaN never get here: factorize drops them)

@@ -337,8 +337,10 @@ def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray,
     ``static`` is a frame with STATIC_FEATURES columns (its index is kept) or the
     same columns as an array; ``groups`` names each row's owner (one owner when omitted).
     """
-    index = static.index if isinstance(static, pd.DataFrame) else None
-    static_values = static[list(STATIC_FEATURES)].to_numpy(dtype=float) if index is not None else static
+    if isinstance(static, pd.DataFrame):
+        index, static_values = static.index, static[list(STATIC_FEATURES)].to_numpy(dtype=float)
+    else:
+        index, static_values = None, static
     n = static_values.shape[0]
     groups = np.zeros(n, dtype=np.int64) if groups is None else np.asarray(groups)
     columns = {**dynamic, **relative_features(dynamic, groups)} if n else {}

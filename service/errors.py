@@ -20,7 +20,7 @@ class InvalidInputError(ValueError):
         self.item, self.field, self.message, self.where, self.within = item, field, message, where, within
 
     def as_detail(self) -> list[dict[str, object]]:
-        loc: list[object] = [self.where] + ([self.within] if self.within else [])
+        loc: list[object] = [self.where, *([self.within] if self.within else [])]
         loc += ([self.item] if self.item is not None else []) + [self.field]
         return [{"loc": loc, "msg": self.message, "type": "value_error"}]
 

@@ -12,3 +12,9 @@ def test_ruff_is_clean():
     result = subprocess.run([str(ruff), "check", "model", "service", "training", "introrank", "tests", "benchmarks"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    """The annotations are checked, not decoration: the packages listed in pyproject's [tool.mypy]."""
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -94,7 +94,9 @@ def save_plots(result: TrainResult, oracle: pd.DataFrame | None, out_dir: Path) 
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 5))
-    curve = reliability_curve(y, scores[MODEL][1])
+    model_probability = scores[MODEL][1]
+    assert model_probability is not None  # the ranker always has calibrated probabilities
+    curve = reliability_curve(y, model_probability)
     ax.plot([0, curve["predicted"].max()], [0, curve["predicted"].max()], "k--", lw=1, label="perfect")
     ax.plot(curve["predicted"], curve["observed"], marker="o", label="model")
     ax.set(xlabel="predicted probability", ylabel="observed rate", title="Reliability (test cuts)")

@@ -21,7 +21,7 @@ from fastapi import HTTPException
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive
 
 from introrank.service.api.deps import get_principal, key_from_headers
@@ -65,14 +65,15 @@ class BodyGate:
         self.cap = cap
         self.default = min(DEFAULT_BODY_BYTES, cap)
         self.routes = []
-        for route in routes:
+        http_routes = [r for r in routes if isinstance(r, Route)]  # mounts and websockets take no body
+        for route in http_routes:
             dependant = getattr(route, "dependant", None)
-            methods = (getattr(route, "methods", None) or set()) & _BODY_METHODS
+            methods = (route.methods or set()) & _BODY_METHODS
             for method in methods:
                 limit = min(ROUTE_BODY_BYTES.get((method, route.path), DEFAULT_BODY_BYTES), cap)
                 needs_key = dependant is not None and _needs_key(dependant)
                 self.routes.append((method, route.path_regex, limit, needs_key))
-        missing = set(ROUTE_BODY_BYTES) - {(m, r.path) for r in routes for m in getattr(r, "methods", None) or ()}
+        missing = set(ROUTE_BODY_BYTES) - {(m, r.path) for r in http_routes for m in r.methods or ()}
         if missing:
             raise ValueError(f"body limits for routes the app does not have: {sorted(missing)}")
 

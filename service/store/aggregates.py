@@ -70,7 +70,9 @@ _KEYS = ("tenant_id", "owner_id", "contact_id")
 
 
 def _nullable(values: np.ndarray) -> list:
-    return np.where(np.isnan(values), None, values).tolist()
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    return out.tolist()
 
 
 def _rows(conn: Connection, tenant_id: int, states: PairStates, kept: dict[tuple[str, str], int] | None = None

@@ -204,7 +204,9 @@ def raw_cursor(conn: Connection) -> Iterator[tuple[Any, str]]:
     The hot paths (aggregate reads and upserts, bulk event reads) skip SQLAlchemy's
     per-row processing, which costs more than the query itself at these sizes.
     """
-    cursor = conn.connection.dbapi_connection.cursor()
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None, "raw_cursor needs an open connection"
+    cursor = dbapi.cursor()
     try:
         yield cursor, "?" if conn.dialect.name == "sqlite" else "%s"
     finally:

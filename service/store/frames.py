@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, select
 
 from introrank.model.dataset import Dataset
 from introrank.service.store.tables import Contact, Event, Owner, Tenant
 
 
-def _frame(engine: Engine, columns: list, *where: object) -> pd.DataFrame:
+def _frame(engine: Engine, columns: list, *where: ColumnElement[bool]) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(select(*columns).where(*where)).all()
     return pd.DataFrame(rows, columns=[c.key for c in columns])

@@ -81,9 +81,10 @@ def create_api_key(engine: Engine, tenant: str, admin: bool = False, scopes: tup
         if create_tenant:
             tenant_id = get_or_create_tenant(conn, tenant)
         else:
-            tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
-            if tenant_id is None:
+            found = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+            if found is None:
                 raise UnknownTenantError(tenant)
+            tenant_id = found
         conn.execute(ApiKey.__table__.insert().values(
             tenant_id=tenant_id, key_hash=hash_key(key), prefix=key[:PREFIX_LENGTH], scopes=",".join(chosen),
             created_at=utc_now()))

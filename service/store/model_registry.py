@@ -21,6 +21,7 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.model import PythonModel
 
 from introrank.model.constants import BASE_MODEL, CHAMPION_ALIAS, MODEL_NAME
 from introrank.model.features import FEATURE_NAMES
@@ -42,7 +43,7 @@ def version_label(tenant: str | None, version: str) -> str:
     return f"{BASE_MODEL if tenant is None else tenant}:{version}"
 
 
-class IntroRankPyfunc(mlflow.pyfunc.PythonModel):
+class IntroRankPyfunc(PythonModel):
     """Pyfunc face of ``IntroRanker`` for ``mlflow models serve``: feature rows in, probabilities out.
 
     It holds no state of its own: ``load_context`` rebuilds the ranker from the

@@ -12,7 +12,7 @@ isolation a property of the keys rather than of each query's WHERE clause.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -82,6 +82,8 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime(), list[str]: JSON()}
+    if TYPE_CHECKING:  # every class here maps one Table, which has insert/update/delete (FromClause has not)
+        __table__: ClassVar[Table]
 
 
 class Tenant(Base):

@@ -56,7 +56,7 @@ def _goal_relevance(owners: Owners, contacts: Contacts) -> np.ndarray:
     """Industry match (targets, else the owner's own industry) and company match, by goal."""
     o, goal = contacts.owner, owners.goal[contacts.owner]
     industry = COMPANY_INDUSTRY[contacts.company]
-    has_targets = owners.target_industry.any(axis=1)[o]
+    has_targets = np.asarray(owners.target_industry.any(axis=1))[o]
     industry_match = np.where(has_targets, owners.target_industry[o, industry],
                               owners.industry[o] == industry)
     company_match = owners.target_company[o, contacts.company]

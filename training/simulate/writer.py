@@ -31,7 +31,7 @@ def _side_by_side(parts: list[np.ndarray | bytes], n: int) -> np.ndarray:
     for i, (part, width) in enumerate(zip(parts, widths, strict=True)):
         if width:
             rows[f"f{i}"] = np.void(part) if isinstance(part, bytes) else part.view(f"V{width}")
-    return rows.view(f"S{rows.dtype.itemsize}") if len(rows.dtype) else np.full(n, b"")
+    return rows.view(f"S{rows.dtype.itemsize}") if rows.dtype.names else np.full(n, b"")
 
 
 def _byte_matrix(text: np.ndarray) -> np.ndarray:
