@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from introrank.model.json_safe import json_safe
+
 BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -31,8 +33,7 @@ class GateVerdict:
     difference_high: float | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-safe: NaN becomes None."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+        return json_safe(asdict(self))
 
 
 def paired_bootstrap(new: np.ndarray, old: np.ndarray, samples: int = BOOTSTRAP_SAMPLES,
