@@ -315,3 +315,23 @@ def test_cli_import_linkedin_errors(settings, archive: Path, args: list[str], er
 
     result = CliRunner().invoke(app, ["import", *(a.format(archive=archive) for a in args)])
     assert result.exit_code == 2 and error in result.stderr, result.output
+
+
+def test_readme_linkedin_commands_parse() -> None:
+    """The README's three commands name options the commands have (each parsed, none run)."""
+    import re
+    import shlex
+
+    import typer
+
+    from introrank.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own network: a LinkedIn archive in three commands", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
+    lines = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+    assert [shlex.split(line)[1] for line in lines] == ["import", "train", "recommend"]
+    group = typer.main.get_command(app)
+    for line in lines:
+        name, *args = shlex.split(line)[1:]
+        group.get_command(None, name).make_context(name, args)  # raises on an unknown option
