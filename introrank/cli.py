@@ -45,22 +45,88 @@ def import_(
     events: Annotated[Path | None, typer.Option(help="events.csv")] = None,
     tenant: Annotated[str, typer.Option(help="Tenant to import into.")] = DEFAULT_TENANT,
     mapping: Annotated[Path | None, typer.Option(help="Column mapping for a foreign CRM export.")] = None,
+    linkedin: Annotated[Path | None, typer.Option(help="A LinkedIn data export: the folder or the ZIP of "
+                                                  "'Get a copy of your data'. Needs --owner-id.")] = None,
+    owner_id: Annotated[str | None, typer.Option(help="With --linkedin: the owner whose archive it is.")] = None,
+    owner_url: Annotated[str | None, typer.Option(help="With --linkedin: your own profile URL, which tells the "
+                                                  "messages you sent (found in the archive when not given).")] = None,
+    goal: Annotated[str, typer.Option(help="With --linkedin: the owner's goal (job_search, skill_building, "
+                                      "business_growth, career_support).")] = "job_search",
+    career_stage: Annotated[int | None, typer.Option(
+        min=1, max=7, help="With --linkedin: the owner's career stage, 1 student .. 7 executive "
+        "(kept as stored if not given).")] = None,
+    industry: Annotated[str | None, typer.Option(help="With --linkedin: the owner's industry.")] = None,
 ) -> None:
-    """Load CRM export CSVs into the store (idempotent; a bad row aborts its file)."""
+    """Load CRM export CSVs, or a LinkedIn archive, into the store (idempotent; a bad row aborts the import)."""
     from introrank.service.settings import get_settings
     from introrank.service.store.csv_import import CsvImportError, import_csvs
     from introrank.service.store.engine import get_engine
 
-    if not any((owners, contacts, events)):
-        _fail("give at least one of --owners, --contacts, --events")
+    if linkedin is not None:
+        if any((owners, contacts, events, mapping)):
+            _fail("--linkedin reads the whole archive: give it without --owners, --contacts, --events, --mapping")
+        if owner_id is None:
+            _fail("--linkedin needs --owner-id: the owner whose archive it is")
+    elif not any((owners, contacts, events)):
+        _fail("give at least one of --owners, --contacts, --events (or --linkedin DIR --owner-id ME)")
     engine = get_engine(get_settings())
     try:
-        report = import_csvs(
-            engine, tenant=tenant, owners=owners, contacts=contacts, events=events, mapping=mapping
-        )
+        if linkedin is not None:
+            from introrank.service.store.csv_import.linkedin import import_linkedin
+
+            report = import_linkedin(engine, tenant, linkedin, owner_id, owner_url=owner_url, goal=goal,
+                                     career_stage=career_stage, industry=industry)
+        else:
+            report = import_csvs(
+                engine, tenant=tenant, owners=owners, contacts=contacts, events=events, mapping=mapping
+            )
     except CsvImportError as exc:
         _fail(str(exc))
     typer.echo(report.summary())
+
+
+@app.command()
+def recommend(
+    owner_id: Annotated[str, typer.Option(help="The owner whose list to show.")],
+    tenant: Annotated[str, typer.Option(help="Tenant of the owner.")] = DEFAULT_TENANT,
+    k: Annotated[int, typer.Option(min=1, max=100, help="Contacts in the list.")] = 10,
+    goal: Annotated[str | None, typer.Option(help="Rank for this goal instead of the owner's.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """Print the owner's ranked list from the store, as the service would serve it (nothing is logged as shown).
+
+    The tenant's champion ranks it, else the base model, else the heuristic (model_version says which).
+    """
+    import json
+
+    from sqlalchemy import select
+
+    from introrank.service.serving.model_holder import load_served_model
+    from introrank.service.serving.recommend import recommend as rank_owner
+    from introrank.service.settings import get_settings
+    from introrank.service.store.engine import get_engine
+    from introrank.service.store.tables import Tenant
+
+    settings = get_settings()
+    engine = get_engine(settings)
+    with engine.connect() as conn:
+        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+        if tenant_id is None:
+            _fail(f"unknown tenant {tenant!r}")
+        try:
+            result = rank_owner(conn, tenant_id, owner_id, load_served_model(settings, tenant), k, goal)
+        except LookupError as exc:
+            _fail(str(exc.args[0]) if exc.args else str(exc))
+    items = [{"rank": it.rank, "contact_id": it.contact_id, "probability": round(it.probability, 4),
+              "action": it.action_type, "reasons": it.reasons} for it in result.items]
+    if json_out:
+        typer.echo(json.dumps({"owner_id": owner_id, "model_version": result.model_version, "goal": result.goal,
+                               "recommendations": items}))
+        return
+    typer.echo(f"owner {owner_id} (goal {result.goal}), ranked by model {result.model_version}")
+    for it in items:
+        typer.echo(f"{it['rank']:>3}  {it['contact_id']:<32} p={it['probability']:.3f}  {it['action']:<10} "
+                   f"{'; '.join(it['reasons'])}")
 
 
 def _console():

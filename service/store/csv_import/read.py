@@ -57,11 +57,20 @@ def _read_raw(path: Path) -> pd.DataFrame:
         data = path.read_bytes()
     except OSError as exc:
         raise CsvImportError(path, 0, "", f"cannot read file ({exc.strerror})") from exc
+    return parse_csv(path, data)
+
+
+def parse_csv(path: Path, data: bytes, skipped_lines: int = 0) -> pd.DataFrame:
+    """CSV bytes -> stripped string cells under lower-cased headers; the index is the file line number.
+
+    ``skipped_lines``: lines of the file before ``data`` (a preamble the caller cut off,
+    as LinkedIn's Connections.csv has), so line numbers still name the file's lines.
+    """
     frame = _parse_fast(path, data)
     if frame is None:  # blank lines or quoted newlines: number lines the slow, exact way
-        frame = _parse_numbered(path, data)
+        frame = _parse_numbered(path, data, skipped_lines)
     else:
-        frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+        frame.index = pd.RangeIndex(2 + skipped_lines, len(frame) + 2 + skipped_lines, name="line")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     for column in frame.columns:
         frame[column] = frame[column].str.strip()
@@ -84,7 +93,7 @@ def _parse_fast(path: Path, data: bytes) -> pd.DataFrame | None:
     return frame if lines == len(frame) + 1 else None
 
 
-def _parse_numbered(path: Path, data: bytes) -> pd.DataFrame:
+def _parse_numbered(path: Path, data: bytes, skipped_lines: int = 0) -> pd.DataFrame:
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
@@ -94,18 +103,18 @@ def _parse_numbered(path: Path, data: bytes) -> pd.DataFrame:
             encoding="utf-8-sig",
         )
     except pd.errors.EmptyDataError as exc:
-        raise CsvImportError(path, 1, "", "empty file: expected a header line") from exc
+        raise CsvImportError(path, 1 + skipped_lines, "", "empty file: expected a header line") from exc
     except pd.errors.ParserError as exc:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if found:
             expected, line, saw = (int(g) for g in found.groups())
             message = f"{saw} fields where the header has {expected} (quote cells with commas)"
-            raise CsvImportError(path, line, "", message) from exc
+            raise CsvImportError(path, line + skipped_lines, "", message) from exc
         raise CsvImportError(path, 0, "", f"not a readable CSV file ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise CsvImportError(path, 0, "", f"not UTF-8 text ({exc.reason})") from exc
     frame = frame.fillna("")
     embedded = sum(frame[c].str.count("\n") for c in frame.columns)
     before = embedded.cumsum() - embedded  # quoted newlines in earlier rows
-    frame.index = pd.Index(range(2, len(frame) + 2), name="line") + before.to_numpy()
+    frame.index = pd.Index(range(2 + skipped_lines, len(frame) + 2 + skipped_lines), name="line") + before.to_numpy()
     return frame[~(frame == "").all(axis=1)]

@@ -61,7 +61,7 @@ def apply_mapping(frame: pd.DataFrame, mapping: Mapping, kind: str, path: Path) 
     if spec.timestamp_formats and OCCURRED_AT in out.columns:
         formats = ", ".join(spec.timestamp_formats)
         problem = f"of column '{sources[OCCURRED_AT]}' matches no timestamp_format of {name} [{kind}] ({formats})"
-        out[OCCURRED_AT] = _to_utc_iso(out[OCCURRED_AT], spec.timestamp_formats, spec.timezone, checks, problem)
+        out[OCCURRED_AT] = to_utc_iso(out[OCCURRED_AT], spec.timestamp_formats, spec.timezone, checks, problem)
     checks.raise_first()
     return out
 
@@ -74,7 +74,8 @@ def _translate(cells: pd.Series, table: dict[str, str], checks: Checks, target: 
     return mapped.where(mapped.notna(), cells)
 
 
-def _to_utc_iso(cells: pd.Series, formats: tuple[str, ...], zone: ZoneInfo, checks: Checks, problem: str) -> pd.Series:
+def to_utc_iso(cells: pd.Series, formats: tuple[str, ...], zone: ZoneInfo, checks: Checks, problem: str,
+               column: str = OCCURRED_AT) -> pd.Series:
     """Foreign times -> ISO 8601 in UTC (``...+00:00``), which the importer then validates as usual.
 
     Each format is tried in order on the cells no earlier one read. ``epoch_ms``
@@ -82,7 +83,8 @@ def _to_utc_iso(cells: pd.Series, formats: tuple[str, ...], zone: ZoneInfo, chec
     ``%z`` carries its own offset; any other is a naive wall-clock time in
     ``zone``. A wall time that occurs twice (clocks going back) is read as the
     first occurrence and one that never occurs (clocks going forward) is
-    shifted forward, so a DST change never fails an import.
+    shifted forward, so a DST change never fails an import. A cell no format reads
+    is flagged on ``column`` (the LinkedIn reader names the archive's own column).
     """
     parsed = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[us, UTC]")
     for fmt in formats:
@@ -101,6 +103,6 @@ def _to_utc_iso(cells: pd.Series, formats: tuple[str, ...], zone: ZoneInfo, chec
             got = naive.dt.tz_localize(zone, ambiguous=first, nonexistent="shift_forward").dt.tz_convert("UTC")
         parsed.loc[got.index] = got
     bad = parsed.isna() & (cells != "")
-    checks.flag(bad, OCCURRED_AT, lambda row: f"value '{cells[row.name]}' {problem}")
+    checks.flag(bad, column, lambda row: f"value '{cells[row.name]}' {problem}")
     text = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     return text.where(parsed.notna(), cells)
