@@ -44,7 +44,8 @@ def read_messages(archive: Archive) -> Messages | None:
     frame = read_table(archive, FILE, (CONVERSATION, FROM, SENDER, TO, RECIPIENTS, DATE), optional=(FOLDER, DRAFT))
     if frame is None:
         return None
-    path, rows_read, skipped = archive.display(FILE), len(frame), Counter()
+    path, rows_read = archive.display(FILE), len(frame)
+    skipped: Counter[str] = Counter()
     unsent = pd.Series(False, index=frame.index)
     if DRAFT in frame.columns:
         unsent |= frame[DRAFT].str.lower().isin(("true", "yes", "1"))
