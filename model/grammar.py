@@ -43,9 +43,12 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def latest_event_time(now: float | None = None) -> float:
+    return (time.time() if now is None else now) + FUTURE_SLACK_SECONDS
+
+
 def occurred_at_problem(timestamp: float, now: float | None = None) -> str | None:
     """An event time before 1970 or more than a day ahead would warp warmth (future = infinite)."""
-    latest = (time.time() if now is None else now) + FUTURE_SLACK_SECONDS
-    if not EARLIEST_EVENT <= timestamp <= latest:
+    if not EARLIEST_EVENT <= timestamp <= latest_event_time(now):
         return "occurred_at must lie between 1970-01-01T00:00:00Z and one day from now"
     return None

@@ -301,6 +301,33 @@ BAD_INPUTS = {
         "contacts", _set(contact_rows(), 2, owner_id="o7"), 4, OWNER_ID,
         "unknown owner 'o7': not in this import's owners file nor stored for tenant 'acme'",
     ),
+    # The one id and text grammar of model/grammar.py, as the API applies it.
+    "id with a slash": (
+        "contacts", _set(contact_rows(), 1, contact_id="c/2"), 3, CONTACT_ID,
+        "id 'c/2': ids are 1-200 characters",
+    ),
+    "dot id": ("owners", _set(owner_rows(), 1, owner_id=".."), 3, OWNER_ID, "'.' and '..' are not ids"),
+    "id too long": (
+        "events", _set(event_rows(), 3, event_id="e" * 201), 5, EVENT_ID, "...': ids are 1-200 characters",
+    ),
+    "text too long": (
+        "contacts", _set(contact_rows(), 2, company="A" * 201), 4, "company", "at most 200 characters",
+    ),
+    "control character in a text": (
+        "contacts", _set(contact_rows(), 0, name="Ada\x00L"), 2, "name", "no control characters",
+    ),
+    "too many list items": (
+        "owners", _set(owner_rows(), 0, target_companies=";".join(f"c{i}" for i in range(51))), 2,
+        "target_companies", "at most 50 items",
+    ),
+    "event in the future": (
+        "events", _set(event_rows(), 2, occurred_at="2999-01-01T00:00:00+00:00"), 4, OCCURRED_AT,
+        "must lie between 1970-01-01T00:00:00Z and one day from now",
+    ),
+    "event before 1970": (
+        "events", _set(event_rows(), 0, occurred_at="1969-12-31T23:00:00+00:00"), 2, OCCURRED_AT,
+        "must lie between",
+    ),
 }  # fmt: skip
 
 FILE_NAMES = {"owners": OWNERS_CSV, "contacts": CONTACTS_CSV, "events": EVENTS_CSV}
@@ -389,10 +416,15 @@ def test_line_numbers_count_blank_lines_and_quoted_newlines(
     path = tmp_path / EVENTS_CSV
     path.write_text(
         f"{header}\n"
-        '"e\n1",o1,c1,2025-01-01T10:00:00Z,touch,out\n'  # lines 2-3: quoted newline
-        "\n"  # line 4: blank
+        "\n"  # line 2: blank
+        'e1,o1,"c\n1",2025-01-01T10:00:00Z,touch,out\n'  # lines 3-4: a quoted newline (not an id)
         "e2,o1,c1,2025-01-01T10:00:00Z,call,out\n"  # line 5
     )
+    with pytest.raises(CsvImportError) as caught:
+        import_csvs(sqlite_engine, "acme", **{**files, "events": path})
+    assert (caught.value.line, caught.value.field) == (3, CONTACT_ID)
+    path.write_text(f"{header}\n\ne1,o1,c1,2025-01-01T10:00:00Z,touch,out\n\n"
+                    "e2,o1,c1,2025-01-01T10:00:00Z,call,out\n")  # blank lines 2 and 4
     with pytest.raises(CsvImportError) as caught:
         import_csvs(sqlite_engine, "acme", **{**files, "events": path})
     assert (caught.value.line, caught.value.field) == (5, TYPE)

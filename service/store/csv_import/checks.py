@@ -7,15 +7,40 @@ referential checks), so each names the file, line and field the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+
+from introrank.model.grammar import (
+    EARLIEST_EVENT,
+    ID_PATTERN,
+    MAX_LIST_ITEMS,
+    MAX_TEXT_LENGTH,
+    id_problem,
+    latest_event_time,
+    text_problem,
+)
 
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _AWARE = r"\d(?:[zZ]|[+-]\d\d:?\d\d)$"  # a UTC offset right after the time
 _INTEGER = r"[+-]?\d+(?:\.0*)?"  # "3" and "3.0" (spreadsheets) are integers
 _EPOCH = pd.Timestamp(0, tz="UTC")
+_BAD_TEXT = r"[\x00-\x1f\x7f\ud800-\udfff]"
+_SHOWN = 60  # characters of a refused cell quoted back
+
+
+def _quoted(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+
+
+def _refused_id(column: str, row: pd.Series) -> str:
+    return f"id {_quoted(row[column])}: {id_problem(row[column])}"
+
+
+def _refused_text(column: str, row: pd.Series) -> str:
+    return f"{_quoted(row[column])}: {text_problem(row[column])}"
 
 
 class CsvImportError(ValueError):
@@ -58,6 +83,32 @@ class Checks:
         for column in columns:
             self.flag(self.frame[column] == "", column, "required value is empty")
 
+    def ids(self, *columns: str) -> None:
+        """The one id grammar (``model/grammar.py``), so every imported id can be erased through a path."""
+        for column in columns:
+            values = self.frame[column]
+            bad = (values != "") & (~values.str.fullmatch(ID_PATTERN) | values.isin((".", "..")))
+            self.flag(bad, column, partial(_refused_id, column))
+
+    def texts(self, *columns: str) -> None:
+        """Bounded, printable texts: a company or title, not a pasted document."""
+        for column in columns:
+            if column in self.frame.columns:
+                values = self.frame[column]
+                bad = (values.str.len() > MAX_TEXT_LENGTH) | values.str.contains(_BAD_TEXT, regex=True)
+                self.flag(bad, column, partial(_refused_text, column))
+
+    def lists(self, column: str, separator: str) -> None:
+        """At most MAX_LIST_ITEMS items, each a bounded text."""
+        if column not in self.frame.columns:
+            return
+        items = self.frame[column].str.split(separator)
+        self.flag(items.str.len() > MAX_LIST_ITEMS, column, f"at most {MAX_LIST_ITEMS} items")
+        longest = items.map(lambda parts: max((len(p.strip()) for p in parts), default=0))
+        self.flag(longest > MAX_TEXT_LENGTH, column, f"each item at most {MAX_TEXT_LENGTH} characters")
+        self.flag(self.frame[column].str.contains(_BAD_TEXT, regex=True), column,
+                  "no control characters (tab, newline, NUL ...) or unpaired surrogates")
+
     def choice(self, column: str, allowed: tuple[str, ...], what: str) -> pd.Series:
         values = self.frame[column].str.lower()
         self.flag(
@@ -94,7 +145,11 @@ class Checks:
     def timestamp(self, column: str) -> pd.Series:
         """UTC epoch seconds (float); naive or unparsable values are errors."""
         text = self.frame[column]
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        # pandas' nanosecond times end in 2262 and raise beyond it even under errors="coerce"
+        year = pd.to_numeric(text.str.extract(r"^\s*(\d{4,})", expand=False), errors="coerce")
+        far = year > 2200
+        self.flag(far, column, "timestamp '{value}' must lie between 1970-01-01T00:00:00Z and one day from now")
+        parsed = pd.to_datetime(text.where(~far, ""), utc=True, format="ISO8601", errors="coerce")
         self.flag(
             parsed.isna() & (text != ""),
             column,
@@ -105,4 +160,7 @@ class Checks:
             column,
             "naive timestamp '{value}' (add a UTC offset such as +00:00)",
         )
-        return (parsed - _EPOCH).dt.total_seconds()
+        seconds = (parsed - _EPOCH).dt.total_seconds()
+        self.flag((seconds < EARLIEST_EVENT) | (seconds > latest_event_time()), column,
+                  "timestamp '{value}' must lie between 1970-01-01T00:00:00Z and one day from now")
+        return seconds

@@ -51,6 +51,10 @@ def validate_owners(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Typed owners: goal required; empty stage/industry/targets are unknown."""
     checks = Checks(frame, Path(path))
     checks.required(OWNER_ID, GOAL)
+    checks.ids(OWNER_ID)
+    checks.texts(INDUSTRY)
+    for column in (TARGET_INDUSTRIES, TARGET_COMPANIES):
+        checks.lists(column, LIST_SEPARATOR)
     out = pd.DataFrame({OWNER_ID: frame[OWNER_ID].astype(object)}, index=frame.index)
     out[CAREER_STAGE] = checks.integer(CAREER_STAGE, MIN_STAGE, MAX_STAGE, "career stage")
     out[INDUSTRY] = _text_or_none(frame[INDUSTRY])
@@ -66,6 +70,9 @@ def validate_contacts(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Typed contacts: only the ids are required; every attribute may be unknown."""
     checks = Checks(frame, Path(path))
     checks.required(OWNER_ID, CONTACT_ID)
+    checks.ids(OWNER_ID, CONTACT_ID)
+    checks.texts(COMPANY, INDUSTRY, TITLE, NAME)
+    checks.lists(TAGS, LIST_SEPARATOR)
     out = frame[[OWNER_ID, CONTACT_ID]].astype(object)
     for column in (COMPANY, INDUSTRY, TITLE, NAME):
         if column in frame.columns:
@@ -85,6 +92,7 @@ def validate_events(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Typed events: ids, type, direction and an offset-aware time are required."""
     checks = Checks(frame, Path(path))
     checks.required(EVENT_ID, OWNER_ID, CONTACT_ID, OCCURRED_AT, TYPE, DIRECTION)
+    checks.ids(EVENT_ID, OWNER_ID, CONTACT_ID)
     out = frame[[EVENT_ID, OWNER_ID, CONTACT_ID]].copy()
     out[OCCURRED_AT] = checks.timestamp(OCCURRED_AT)
     out[TYPE] = checks.choice(TYPE, EVENT_TYPES, "event type")
