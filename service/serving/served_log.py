@@ -9,16 +9,18 @@ the lock at a time, so a bulk import would make every list wait for it and answe
    ``Settings.served_log_wait_seconds``). This is what happens whenever the store is
    not busy, so feedback sent right after a list finds it on any replica.
 2. Otherwise queued (at most ``CAPACITY`` lists) with the time it was served, and
-   the GET answers as usual. A thread writes the queue in order as soon as the store
-   lets it, each list in its own transaction (so per-owner locks keep their order on
-   PostgreSQL), counted ``late`` (``log_served``): what happened since it was served
-   already answered it.
+   the GET answers as usual (on SQLite, while lists are queued, new ones are queued
+   without the wait: the one write lock is known to be taken). A thread writes the queue as soon as the store lets it,
+   each list in its own transaction (so per-owner locks keep their order on
+   PostgreSQL; there, one owner's locked lists do not hold up the others), counted
+   ``late`` (``log_served``): what happened since it was served already answered it.
 3. A queued list still unwritten after ``keep`` seconds, one the queue has no room
    for, or one whose write fails for another reason is dropped: counted, and logged
    as one line with the reason and the exception type (never ids or names).
 
-``flush`` writes what is queued now; feedback calls it first, so feedback on a list
-this process served finds it even while the list was queued. ``on_outcome`` is told
+``flush(tenant, owner)`` writes that owner's queued lists now; feedback and erasure call
+it first, so feedback on a list this process served finds it even while the list was
+queued, and nothing of an erased owner is written after the erasure. ``on_outcome`` is told
 every list's fate (``now``, ``queued``, ``written_late``, ``dropped``) for the metrics.
 """
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,16 +58,18 @@ class ServedLog:
                  on_outcome: Callable[[str], None] | None = None) -> None:
         self.engine, self.wait, self.keep = engine, wait, keep
         self._on_outcome = on_outcome or (lambda _outcome: None)
-        self._queue: deque[_Pending] = deque()
+        self._queue: list[_Pending] = []  # oldest first; guarded by _cond
         self._cond = threading.Condition()
         self._writing = threading.Lock()  # one writer of the queue at a time: the thread or a flush
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # SQLite has one write lock: when one list waits for it, all would. PostgreSQL locks per owner.
+        self._one_lock = engine.dialect.name == "sqlite"
 
     def record(self, tenant_id: int, result: RecommendationList) -> None:
         """Log ``result`` now, or queue it; never raises."""
         served_at = time.time()
-        if not self._queue:  # nothing older waiting: the list may go in at once
+        if not (self._one_lock and self._queue):  # SQLite with lists queued: its one lock is busy, don't wait
             try:
                 revision = run_write(self.engine, lambda conn: log_served(conn, tenant_id, result, served_at),
                                      lock_wait=self.wait)
@@ -81,20 +84,28 @@ class ServedLog:
                 return
         with self._cond:
             if len(self._queue) >= CAPACITY:
-                self._drop("queue full")
-                return
-            self._queue.append(_Pending(tenant_id, result, served_at))
-            self._cond.notify()
-        self._on_outcome(QUEUED)
+                full = True
+            else:
+                full = False
+                self._queue.append(_Pending(tenant_id, result, served_at))
+                self._cond.notify()
+        if full:
+            self._drop("queue full")
+        else:
+            self._on_outcome(QUEUED)
 
     def pending(self) -> int:
         return len(self._queue)
 
-    def flush(self, lock_wait: float | None = None) -> None:
-        """Write every queued list now; a store still busy raises :class:`StoreBusyError` (503)."""
+    def flush(self, tenant_id: int, owner_id: str, lock_wait: float | None = None) -> None:
+        """Write the owner's queued lists now; a store still busy for them raises :class:`StoreBusyError` (503)."""
+        with self._cond:
+            if not any(p.tenant_id == tenant_id and p.result.owner_id == owner_id for p in self._queue):
+                return
         with self._writing:
-            while self._queue:
-                self._write_head(lock_wait)
+            busy = self._write_queued(lock_wait, lambda p: p.tenant_id == tenant_id and p.result.owner_id == owner_id)
+        if busy is not None:
+            raise busy
 
     def start(self) -> None:
         if self._thread is None:
@@ -110,12 +121,11 @@ class ServedLog:
         if self._thread is not None:
             self._thread.join(timeout=timeout + DRAIN_LOCK_WAIT)
             self._thread = None
-        try:
-            self.flush(lock_wait=timeout)
-        except Exception:  # noqa: BLE001 - dropped below, each counted
-            pass
-        while self._queue:
-            self._queue.popleft()
+        with self._writing:
+            self._write_queued(timeout, lambda _p: True)
+            with self._cond:
+                left, self._queue = self._queue, []
+        for _ in left:
             self._drop("shutdown")
 
     def _run(self) -> None:
@@ -123,31 +133,49 @@ class ServedLog:
             with self._cond:
                 while not self._queue and not self._stop.is_set():
                     self._cond.wait()
-            try:
-                with self._writing:
-                    while self._queue and not self._stop.is_set():
-                        self._write_head(DRAIN_LOCK_WAIT)
-            except StoreBusyError:
+            if self._stop.is_set():
+                return
+            with self._writing:
+                busy = self._write_queued(DRAIN_LOCK_WAIT, lambda _p: True)
+            if busy is not None:
                 self._stop.wait(DRAIN_PAUSE)
 
-    def _write_head(self, lock_wait: float | None) -> None:
-        """Write the oldest queued list and take it off the queue, or drop it if it is too old or unwritable."""
-        head = self._queue[0]
-        if time.time() - head.served_at > self.keep:
-            self._queue.popleft()
-            self._drop("kept too long")
-            return
-        try:
-            run_write(self.engine, lambda conn: log_served(conn, head.tenant_id, head.result, head.served_at,
-                                                           late=True), lock_wait=lock_wait)
-        except StoreBusyError:
-            raise  # stays queued
-        except Exception as exc:  # noqa: BLE001 - a list that cannot be written is dropped, the queue goes on
-            self._queue.popleft()
-            self._drop("write failed", exc)
-            return
-        self._queue.popleft()
-        self._on_outcome(WRITTEN_LATE)
+    def _write_queued(self, lock_wait: float | None, wanted: Callable[[_Pending], bool]) -> StoreBusyError | None:
+        """One pass over the queued lists ``wanted`` picks, oldest first: each written, kept, or dropped.
+
+        A list the store is too busy for stays queued, and so do the later ones of its owner
+        (of every owner on SQLite), untried: the same lock would make them wait too.
+        Returns the first busy error of the pass, if any.
+        """
+        with self._cond:
+            batch = [p for p in self._queue if wanted(p)]
+        busy: StoreBusyError | None = None
+        blocked: set[tuple[int, str]] = set()
+        done: set[int] = set()
+        for item in batch:
+            owner = (item.tenant_id, item.result.owner_id)
+            if owner in blocked or (busy is not None and self._one_lock):
+                continue
+            if time.time() - item.served_at > self.keep:
+                done.add(id(item))
+                self._drop("kept too long")
+                continue
+            try:
+                run_write(self.engine, lambda conn, item=item: log_served(
+                    conn, item.tenant_id, item.result, item.served_at, late=True), lock_wait=lock_wait)
+            except StoreBusyError as exc:
+                busy = busy or exc
+                blocked.add(owner)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a list that cannot be written is dropped, the queue goes on
+                done.add(id(item))
+                self._drop("write failed", exc)
+                continue
+            done.add(id(item))
+            self._on_outcome(WRITTEN_LATE)
+        with self._cond:
+            self._queue = [p for p in self._queue if id(p) not in done]
+        return busy
 
     def _drop(self, reason: str, exc: BaseException | None = None) -> None:
         extra = {"reason": reason, **({"error": type(exc).__name__} if exc is not None else {})}
