@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     store_lock_timeout_seconds: float = Field(
         default=30.0, ge=0, description="How long a write waits for a database lock (SQLite busy timeout, "
         "PostgreSQL lock_timeout) before the request answers 503 with Retry-After.")
+    served_log_wait_seconds: float = Field(
+        default=0.25, ge=0, description="How long a recommendations GET waits for the lock to log its list; past "
+        "that (a bulk import holds it) the log is queued and written later, and the list is answered anyway.")
+    served_log_keep_seconds: float = Field(
+        default=300.0, gt=0, description="How long a queued served-list log is retried before it is dropped "
+        "(counted in introrank_served_lists_logged_total{result=\"dropped\"}).")
     model_poll_seconds: float = Field(default=10.0, description="How often each process asks the registry "
                                       "whether a loaded tenant's champion moved (every replica picks it up within "
                                       "this); 0 = off.")

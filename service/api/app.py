@@ -27,6 +27,7 @@ from introrank.service.errors import AuthError, InvalidInputError, NotFoundError
 from introrank.service.serving.model_holder import ModelHolder
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
+from introrank.service.serving.served_log import ServedLog
 from introrank.service.settings import Settings, get_settings
 from introrank.service.store.concurrency import unavailable_from
 from introrank.service.store.engine import get_engine
@@ -44,6 +45,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     checkpointer = app.state.wal_checkpointer = WalCheckpointer.for_engine(app.state.engine)
     if checkpointer is not None:
         checkpointer.start()
+    metrics: ServiceMetrics = app.state.metrics
+    served_log = app.state.served_log = ServedLog(
+        app.state.engine, wait=settings.served_log_wait_seconds, keep=settings.served_log_keep_seconds,
+        on_outcome=lambda outcome: metrics.served_log.labels(result=outcome).inc())
+    served_log.start()
     holder = ModelHolder(settings)
     try:
         app.state.model_holder = holder
@@ -54,6 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         gc.unfreeze()  # hand it all back: what this app held is garbage once it stops
         holder.stop()
+        served_log.stop()
         if checkpointer is not None:
             checkpointer.stop()
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from introrank.service.api.observability import ServiceMetrics
 from introrank.service.errors import AuthError
 from introrank.service.serving.model_holder import ModelHolder, ServedModel
+from introrank.service.serving.served_log import ServedLog
 from introrank.service.settings import Settings
 from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
@@ -34,10 +35,15 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
+async def get_served_log(request: Request) -> ServedLog:
+    return request.app.state.served_log
+
+
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+ServedLogDep = Annotated[ServedLog, Depends(get_served_log)]
 
 
 def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:

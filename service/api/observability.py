@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 SAFE_EXTRA_KEYS = ("request_id", "method", "route", "status", "ms", "model_version", "error", "inserted",
-                   "duplicates", "rows", "seconds", "tenant_id")
+                   "duplicates", "rows", "seconds", "tenant_id", "reason")
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,6 +49,8 @@ class ServiceMetrics:
                               registry=self.registry)
         self.recommendations = Counter("introrank_recommendations_served_total", "Recommendation lists served",
                                        ["model_version"], registry=self.registry)
+        self.served_log = Counter("introrank_served_lists_logged_total", "Served lists by how their log was "
+                                  "written: now, queued, written_late or dropped", ["result"], registry=self.registry)
         self.model_info = Gauge("introrank_model_info", "Served model (value 1)", ["model_version"],
                                 registry=self.registry)
 

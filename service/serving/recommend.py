@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from introrank.service.store.concurrency import lock_owners, run_write
 from introrank.service.store.impressions import count_impression, impressions_as_of, load_impressions
 from introrank.service.store.policy import load_policy
 from introrank.service.store.tables import ServedRecommendation
+
+if TYPE_CHECKING:  # served_log imports this module; the annotation only
+    from introrank.service.serving.served_log import ServedLog
 
 
 @dataclass(frozen=True)
@@ -170,14 +173,18 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
                               candidates if as_of is None else None)
 
 
-def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> int | None:
+def log_served(conn: Connection, tenant_id: int, result: RecommendationList, served_at: float | None = None,
+               list_id: str | None = None, late: bool = False) -> int | None:
     """Record every served item, so feedback joins to it and impressions are counted.
 
-    ``served_at`` is when the list was shown, which for a cached list is later than its ``as_of``.
+    ``served_at`` is when the list was shown (now when not given), which for a cached
+    list is later than its ``as_of``. ``late``: the list is logged after the fact (the
+    served-list log queued it, ``served_log``), so contacts that something happened
+    with since ``served_at`` are not counted, as the ``as_of`` replay would not count them.
     Returns the owner's new impression revision, for ``remember_served`` once committed.
     The owner is locked before the first insert, like every writer of its aggregates.
     """
-    list_id, served_at = str(uuid.uuid4()), time.time()
+    list_id, served_at = list_id or str(uuid.uuid4()), time.time() if served_at is None else served_at
     if result.items:
         lock_owners(conn, tenant_id, [result.owner_id])
         conn.execute(cast(Table, ServedRecommendation.__table__).insert(), [
@@ -185,7 +192,8 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList) -> 
              "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
              "probability": it.probability, "model_version": result.model_version, "served_at": served_at}
             for it in result.items])
-        return count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items])
+        return count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items],
+                                unanswered_since=served_at if late else None)
     return None
 
 
@@ -197,16 +205,22 @@ def remember_served(result: RecommendationList, revision: int | None) -> None:
 
 def serve_recommendations(engine: Engine, tenant_id: int, owner_id: str, served: ServedModel, k: int,
                           goal: str | None = None, as_of: float | None = None,
-                          profiles: ProfileCache | None = None, scores: ScoreCache | None = None
-                          ) -> RecommendationList:
+                          profiles: ProfileCache | None = None, scores: ScoreCache | None = None,
+                          served_log: ServedLog | None = None) -> RecommendationList:
     """The list a CRM shows: ranked, then (live lists only) logged and counted as impressions.
 
-    Backtests (``as_of``) change nothing. The log commits before the cache entry
-    counts the impressions, so a failed write never leaves the entry ahead of the database.
+    Backtests (``as_of``) change nothing. With ``served_log`` the log is that
+    log's (best effort: a busy store never fails the read); without it the log
+    is written here and a busy store fails the call. Either way the log commits
+    before the cache entry counts the impressions, so a failed write never leaves
+    the entry ahead of the database.
     """
     with engine.connect() as conn:
         result = recommend(conn, tenant_id, owner_id, served, k, goal, as_of, cache=profiles, scores=scores)
     if as_of is None:
-        revision = run_write(engine, lambda conn: log_served(conn, tenant_id, result))
-        remember_served(result, revision)
+        if served_log is not None:
+            served_log.record(tenant_id, result)
+        else:
+            revision = run_write(engine, lambda conn: log_served(conn, tenant_id, result))
+            remember_served(result, revision)
     return result

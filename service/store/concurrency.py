@@ -69,17 +69,19 @@ def lock_owners(conn: Connection, tenant_id: int, owner_ids: Iterable[str]) -> N
         cursor.fetchall()
 
 
-def run_write(engine: Engine, work: Callable[[Connection], T], *, bulk: bool = False) -> T:
+def run_write(engine: Engine, work: Callable[[Connection], T], *, bulk: bool = False,
+              lock_wait: float | None = None, tries: int = WRITE_TRIES) -> T:
     """``work(conn)`` in one write transaction, re-run whole on a deadlock or serialization failure.
 
     ``work`` must only touch the database (it may run several times; only the last
     run commits). Transient failures end as :class:`StoreBusyError` (503), other
-    errors propagate unchanged.
+    errors propagate unchanged. ``lock_wait`` bounds each try's wait for a lock
+    (``write_connection``), ``tries`` the number of runs.
     """
     try:
-        for attempt in Retrying(stop=stop_after_attempt(WRITE_TRIES), wait=_BACKOFF, reraise=True,
+        for attempt in Retrying(stop=stop_after_attempt(tries), wait=_BACKOFF, reraise=True,
                                 retry=retry_if_exception(is_retryable)):
-            with attempt, write_connection(engine, bulk=bulk) as conn:
+            with attempt, write_connection(engine, bulk=bulk, lock_wait=lock_wait) as conn:
                 return work(conn)
     except Exception as exc:
         busy = unavailable_from(exc)

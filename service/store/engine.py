@@ -160,25 +160,37 @@ def upgrade_to_head(engine: Engine) -> None:
 
 
 @contextmanager
-def write_connection(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
+def write_connection(engine: Engine, *, bulk: bool = False, lock_wait: float | None = None) -> Iterator[Connection]:
     """A connection in one transaction that is going to write: commit or roll back.
 
     On SQLite it takes the write lock at BEGIN (waiting up to the busy timeout),
     and ``bulk`` raises the page cache for the duration, so index inserts of a
     large import stay in memory (2x faster for 1M events). Elsewhere it is a plain
-    ``engine.begin()``.
+    ``engine.begin()``. ``lock_wait``: seconds this transaction waits for a lock
+    instead of the engine's ``lock_timeout`` (0 = not at all on SQLite), for writes
+    a read makes on the side and would rather skip than wait for (the served-list log).
     """
     with engine.connect() as conn:
         conn = conn.execution_options(**{_SQLITE_IMMEDIATE: True})
         raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
         if bulk and raw is not None:  # on the raw connection: outside any transaction
             raw.execute(f"PRAGMA cache_size={_SQLITE_BULK_CACHE_KIB}")
+        wait_ms = None if lock_wait is None else max(int(lock_wait * 1000), 0)
+        restore_ms = None
+        if wait_ms is not None and raw is not None:
+            restore_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute(f"PRAGMA busy_timeout={wait_ms}")
         try:
             with conn.begin():
+                if wait_ms is not None and raw is None and conn.dialect.name == "postgresql":
+                    # 0 would mean "forever" on PostgreSQL: the shortest real wait instead
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(wait_ms, 1)}")
                 yield conn
         finally:
             if bulk and raw is not None:
                 raw.execute(f"PRAGMA cache_size={_SQLITE_CACHE_KIB}")
+            if restore_ms is not None and raw is not None:
+                raw.execute(f"PRAGMA busy_timeout={restore_ms}")
 
 
 def get_or_create_tenant(conn: Connection, name: str) -> int:

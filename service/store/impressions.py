@@ -31,17 +31,25 @@ from introrank.service.store.tables import Event, Feedback, PairAggregate, Serve
 _TABLE = cast(Table, PairAggregate.__table__)
 
 
-def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str]) -> int | None:
+def count_impression(conn: Connection, tenant_id: int, owner_id: str, contact_ids: list[str],
+                     unanswered_since: float | None = None) -> int | None:
     """One more unanswered impression for each served contact.
 
+    ``unanswered_since``: the list was served at that time and is counted only now
+    (a queued log): contacts with an event or feedback stored since are left alone,
+    since that answered the impression already (the rule ``impressions_as_of`` replays).
     Returns the owner's new ``impression_revision`` (None when nothing was served).
     """
     if not contact_ids:
         return None
     lock_owners(conn, tenant_id, [owner_id])
-    conn.execute(_TABLE.update().where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id,
-                                       _TABLE.c.contact_id.in_(contact_ids))
-                 .values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
+    where = [_TABLE.c.tenant_id == tenant_id, _TABLE.c.owner_id == owner_id, _TABLE.c.contact_id.in_(contact_ids)]
+    if unanswered_since is not None:
+        for table in (cast(Table, Event.__table__), cast(Table, Feedback.__table__)):
+            where.append(~exists().where(
+                table.c.tenant_id == _TABLE.c.tenant_id, table.c.owner_id == _TABLE.c.owner_id,
+                table.c.contact_id == _TABLE.c.contact_id, table.c.received_at >= unanswered_since))
+    conn.execute(_TABLE.update().where(*where).values(unanswered_impressions=_TABLE.c.unanswered_impressions + 1))
     return bump_impression_revision(conn, tenant_id, owner_id)
 
 

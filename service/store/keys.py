@@ -4,12 +4,19 @@ Scopes: ``read`` (recommendations, keep-warm, score, the model), ``write``
 (owners, contacts, events, feedback, erasure) and ``admin`` (policy, webhooks,
 retraining and reload of the tenant's own model). Every request looks its key
 up in the store, so a revoked key is refused at once by every replica.
+
+A key's ``last_used_at`` is a write on every path, reads included, so it is
+stamped at most once per ``LAST_USED_RESOLUTION`` per key and process, without
+waiting for the lock: while an import holds it, the stamp is skipped, not waited for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +34,8 @@ READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPES = (READ, WRITE, ADMIN)
 DEFAULT_SCOPES = (READ, WRITE)
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # ``last_used_at`` is written at most this often per key
+_touch_tried: dict[tuple[str, int], float] = {}  # (database, key id) -> when this process last tried to stamp it
+_touch_lock = threading.Lock()
 
 
 class UnknownTenantError(LookupError):
@@ -107,9 +116,18 @@ def authenticate(engine: Engine, key: str | None) -> Principal:
 
 
 def _touch(engine: Engine, key_id: int, now: datetime) -> None:
-    """Best effort: a busy store must not turn a valid request into an error."""
+    """Best effort: a busy store must not turn a valid request into an error, nor keep it waiting.
+
+    Tried once per resolution per key in this process, stamped or not (a busy
+    store does not make every request of the minute try again).
+    """
+    tried, which = time.monotonic(), (str(engine.url), key_id)
+    with _touch_lock:
+        if tried - _touch_tried.get(which, -math.inf) < LAST_USED_RESOLUTION.total_seconds():
+            return
+        _touch_tried[which] = tried
     try:
-        with engine.begin() as conn:
+        with write_connection(engine, lock_wait=0) as conn:
             conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
     except Exception:  # noqa: BLE001 - last use is informative only
         pass

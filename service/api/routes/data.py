@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from introrank.service.api.deps import EngineDep, MetricsDep, WriteDep
+from introrank.service.api.deps import EngineDep, MetricsDep, ServedLogDep, WriteDep
 from introrank.service.schemas import (
     ContactBatch,
     ContactItem,
@@ -71,18 +71,23 @@ def post_events(body: EventBatch, principal: WriteDep, engine: EngineDep,
 
 
 @router.post("/feedback", response_model=FeedbackResult, status_code=201)
-def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep) -> FeedbackResult:
+def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep,
+                  served_log: ServedLogDep) -> FeedbackResult:
+    served_log.flush(principal.tenant_id, body.owner_id)  # a list served here, not logged yet: feedback finds it
     return FeedbackResult(feedback_id=run_write(engine, lambda conn: store.add_feedback(
         conn, principal.tenant_id, body)))
 
 
 @router.delete("/owners/{owner_id}", response_model=Deleted)
-def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep) -> Deleted:
+def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep, served_log: ServedLogDep) -> Deleted:
+    served_log.flush(principal.tenant_id, owner_id)  # erased means erased: no list of theirs written after it
     run_write(engine, lambda conn: store.delete_owner(conn, principal.tenant_id, owner_id))
     return Deleted()
 
 
 @router.delete("/owners/{owner_id}/contacts/{contact_id}", response_model=Deleted)
-def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep) -> Deleted:
+def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep,
+                   served_log: ServedLogDep) -> Deleted:
+    served_log.flush(principal.tenant_id, owner_id)  # erased means erased: no list of theirs written after it
     run_write(engine, lambda conn: store.delete_contact(conn, principal.tenant_id, owner_id, contact_id))
     return Deleted()

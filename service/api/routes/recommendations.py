@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from introrank.model.constants import DEFAULT_K
-from introrank.service.api.deps import EngineDep, MetricsDep, ReadDep, ServedModelDep
+from introrank.service.api.deps import EngineDep, MetricsDep, ReadDep, ServedLogDep, ServedModelDep
 from introrank.service.errors import InvalidInputError
 from introrank.service.schemas import (
     ExternalId,
@@ -43,6 +43,7 @@ def get_recommendations(
     engine: EngineDep,
     served: ServedModelDep,
     metrics: MetricsDep,
+    served_log: ServedLogDep,
     k: Annotated[int, Query(ge=1, le=100)] = DEFAULT_K,
     goal: Annotated[GoalName | None, Query(description="Overrides the owner's stored goal")] = None,
     as_of: Annotated[datetime | None, Query(description="Answer as of this past time (backtests)")] = None,
@@ -50,10 +51,13 @@ def get_recommendations(
     """Ranked contacts with calibrated probability, reasons and a first action.
 
     Live lists are logged (one ``recommendation_id`` per item) so feedback joins
-    to them; ``as_of`` backtests are not logged.
+    to them, best effort: a busy store (a bulk import) queues the log instead of
+    failing or stalling the list (``introrank.service.serving.served_log``); ``as_of``
+    backtests are not logged.
     """
     result = serve_recommendations(engine, principal.tenant_id, owner_id, served, k, goal, _aware(as_of),
-                                   profiles=request.app.state.profiles, scores=request.app.state.scores)
+                                   profiles=request.app.state.profiles, scores=request.app.state.scores,
+                                   served_log=served_log)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)
 
