@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     score_cache_seconds: float = Field(
         default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "
         "first (the response's as_of says when it was scored); 0 = score every request.")
+    profile_cache_seconds: float = Field(
+        default=600.0, ge=0, description="Keep an owner's profile features (contact rows, static features) at "
+        "most this long, even while no owner or contact edit ends them first; 0 = no profile cache.")
     model_cache_size: int = Field(default=64, ge=1, description="Tenant models kept loaded per process (LRU).")
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")

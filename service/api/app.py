@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
     app.state.engine = engine
-    app.state.profiles = ProfileCache()
+    app.state.profiles = ProfileCache(max_age_seconds=app.state.settings.profile_cache_seconds)
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
     routers = (data.router, recommendations.router, ops.router, webhooks.router)
     for router in routers:

@@ -6,6 +6,7 @@ dependency on the thread pool, and those hops cost more than the lookups.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -14,6 +15,8 @@ from sqlalchemy import Engine
 from introrank.service.api.observability import ServiceMetrics
 from introrank.service.errors import AuthError
 from introrank.service.serving.model_holder import ModelHolder, ServedModel
+from introrank.service.serving.profile_cache import ProfileCache
+from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.settings import Settings
 from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
@@ -34,10 +37,28 @@ async def get_metrics(request: Request) -> ServiceMetrics:
     return request.app.state.metrics
 
 
+@dataclass(frozen=True)
+class Caches:
+    """This process's caches of owner data (profiles, scored lists)."""
+
+    profiles: ProfileCache
+    scores: ScoreCache
+
+    def forget_owner(self, tenant_id: int, owner_id: str) -> None:
+        """An erasure in this process: its cached copies of the owner go at once."""
+        self.profiles.forget_owner(tenant_id, owner_id)
+        self.scores.forget_owner(tenant_id, owner_id)
+
+
+async def get_caches(request: Request) -> Caches:
+    return Caches(request.app.state.profiles, request.app.state.scores)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+CachesDep = Annotated[Caches, Depends(get_caches)]
 
 
 def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:

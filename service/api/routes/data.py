@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from introrank.service.api.deps import EngineDep, MetricsDep, WriteDep
+from introrank.service.api.deps import CachesDep, EngineDep, MetricsDep, WriteDep
 from introrank.service.schemas import (
     ContactBatch,
     ContactItem,
@@ -77,12 +77,18 @@ def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep) -> F
 
 
 @router.delete("/owners/{owner_id}", response_model=Deleted)
-def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep) -> Deleted:
+def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep, caches: CachesDep) -> Deleted:
+    """Erasure: the rows go in one transaction, then this process's cached copies of them at once
+    (other processes never trust theirs again: the owner's incarnation id is gone with the row)."""
     run_write(engine, lambda conn: store.delete_owner(conn, principal.tenant_id, owner_id))
+    caches.forget_owner(principal.tenant_id, owner_id)
     return Deleted()
 
 
 @router.delete("/owners/{owner_id}/contacts/{contact_id}", response_model=Deleted)
-def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep) -> Deleted:
+def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep,
+                   caches: CachesDep) -> Deleted:
+    """The contact's rows go, and so do this process's cached lists and profiles of its owner."""
     run_write(engine, lambda conn: store.delete_contact(conn, principal.tenant_id, owner_id, contact_id))
+    caches.forget_owner(principal.tenant_id, owner_id)
     return Deleted()
