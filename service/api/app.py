@@ -44,6 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     checkpointer = app.state.wal_checkpointer = WalCheckpointer.for_engine(app.state.engine)
     if checkpointer is not None:
         checkpointer.start()
+        app.state.metrics.watch_checkpointer(checkpointer)
     holder = ModelHolder(settings)
     try:
         app.state.model_holder = holder

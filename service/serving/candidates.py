@@ -25,8 +25,9 @@ from introrank.service.store.tables import Contact, Event, Owner
 
 CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
-OWNER_COLUMNS = (Owner.owner_id, Owner.incarnation, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
-                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision)
+OWNER_COLUMNS = (Owner.owner_id, Owner.incarnation, Owner.career_stage, Owner.industry, Owner.goal,
+                 Owner.target_industries, Owner.target_companies, Owner.profile_revision, Owner.state_revision,
+                 Owner.impression_revision)
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class OwnerRecord:
 
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
-        return pd.DataFrame({OWNER_ID: [self.owner_id], "incarnation": [self.incarnation], "career_stage": [self.career_stage],
-                             "industry": [self.industry], "goal": [self.goal],
+        return pd.DataFrame({OWNER_ID: [self.owner_id], "incarnation": [self.incarnation],
+                             "career_stage": [self.career_stage], "industry": [self.industry], "goal": [self.goal],
                              "target_industries": [self.target_industries], "target_companies": [self.target_companies],
                              "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
 
@@ -63,8 +64,8 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
     if row is None:
         raise NotFoundError("owner", owner_id)
     return OwnerRecord(row.owner_id, row.incarnation, row.career_stage, row.industry, row.goal,
-                       list(row.target_industries or []), list(row.target_companies or []), int(row.profile_revision), int(row.state_revision),
-                       int(row.impression_revision))
+                       list(row.target_industries or []), list(row.target_companies or []),
+                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision))
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
