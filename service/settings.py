@@ -12,7 +12,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +52,27 @@ class Settings(BaseSettings):
         default_factory=list, description="CIDRs (JSON list) webhook targets may resolve to although not public, "
         'e.g. ["10.20.0.0/16"] for an on-premises CRM; empty = public addresses only.')
 
+    webhook_secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key that encrypts webhook signing secrets at rest (several, comma-"
+        "separated, newest first, while rotating); unset: webhooks cannot be registered or pushed.")
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for position, key in enumerate(_split_keys(value), start=1):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(f"key {position} is not a Fernet key (urlsafe base64 of 32 bytes)") from None
+        return value
+
+    @property
+    def webhook_secret_keys(self) -> list[str]:
+        """The keys of ``webhook_secret_key``, newest first; empty when unset."""
+        return [] if self.webhook_secret_key is None else _split_keys(self.webhook_secret_key)
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _cidrs(cls, networks: list[str]) -> list[str]:
@@ -75,6 +97,10 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> str:
         return (self.data_dir / "mlartifacts").resolve().as_uri()
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache

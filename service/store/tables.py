@@ -319,14 +319,18 @@ class Feedback(Base):
 # --- webhooks ---
 
 class Webhook(Base):
-    """A tenant's webhook (one per tenant). ``secret`` is the shared signing secret, stored as given."""
+    """A tenant's webhook (one per tenant).
+
+    ``secret_ciphertext`` is the shared signing secret sealed with the installation's key
+    (``introrank.service.store.secret_box``): never the secret itself.
+    """
 
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
     url: Mapped[str] = mapped_column(String(2048))
-    secret: Mapped[str] = mapped_column(String(512))
+    secret_ciphertext: Mapped[str] = mapped_column(String(1024))
     k: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
