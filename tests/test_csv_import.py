@@ -261,6 +261,14 @@ BAD_INPUTS = {
         "events", _set(event_rows(), 1, occurred_at="yesterday"), 3, OCCURRED_AT,
         "unparsable timestamp 'yesterday'",
     ),
+    "event more than a day ahead": (
+        "events", _set(event_rows(), 3, occurred_at="2999-01-01T00:00:00+00:00"), 5, OCCURRED_AT,
+        "occurred_at '2999-01-01T00:00:00+00:00' must lie between 1970-01-01T00:00:00Z and one day from now",
+    ),
+    "event before 1970": (
+        "events", _set(event_rows(), 2, occurred_at="1969-12-31T23:59:59Z"), 4, OCCURRED_AT,
+        "must lie between 1970-01-01T00:00:00Z and one day from now",
+    ),
     "bad direction": (
         "events", _set(event_rows(), 3, direction="sideways"), 5, DIRECTION,
         "unknown direction 'sideways' (allowed: out, in)",

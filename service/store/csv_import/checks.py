@@ -105,4 +105,5 @@ class Checks:
             column,
             "naive timestamp '{value}' (add a UTC offset such as +00:00)",
         )
-        return (parsed - _EPOCH).dt.total_seconds()
+        # Microseconds: a year past 2262 (refused by the caller's range check) would overflow nanoseconds.
+        return (parsed.dt.as_unit("us") - _EPOCH.as_unit("us")).dt.total_seconds()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,7 @@ from introrank.model.constants import (
     TYPE,
     USEFUL,
 )
+from introrank.model.grammar import EARLIEST_EVENT, FUTURE_SLACK_SECONDS
 from introrank.service.store.csv_import.checks import Checks
 
 
@@ -86,7 +88,10 @@ def validate_events(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     checks = Checks(frame, Path(path))
     checks.required(EVENT_ID, OWNER_ID, CONTACT_ID, OCCURRED_AT, TYPE, DIRECTION)
     out = frame[[EVENT_ID, OWNER_ID, CONTACT_ID]].copy()
-    out[OCCURRED_AT] = checks.timestamp(OCCURRED_AT)
+    out[OCCURRED_AT] = when = checks.timestamp(OCCURRED_AT)
+    latest = time.time() + FUTURE_SLACK_SECONDS  # the API's rule (introrank.model.grammar): warmth stays finite
+    checks.flag(when.notna() & ((when < EARLIEST_EVENT) | (when > latest)), OCCURRED_AT,
+                "occurred_at '{value}' must lie between 1970-01-01T00:00:00Z and one day from now")
     out[TYPE] = checks.choice(TYPE, EVENT_TYPES, "event type")
     out[DIRECTION] = checks.choice(DIRECTION, DIRECTIONS, "direction")
     out[USEFUL] = checks.boolean(USEFUL, default=None) if USEFUL in frame.columns else None
