@@ -310,11 +310,11 @@ def demo(
     """Simulate, import, train, register, and serve the demo model with a ready-to-paste curl."""
     from rich.console import Console
 
-    from introrank.demo import run_demo
+    from introrank.demo import run_demo, with_demo_secret_key
     from introrank.service.settings import get_settings
 
     console = Console(width=200)
-    curl = run_demo(get_settings(), owners, seed, host, port, console)
+    curl = run_demo(with_demo_secret_key(get_settings()), owners, seed, host, port, console)
     console.print("\nTry it (in another terminal):\n", style="bold")
     typer.echo(curl)
     if serve_after:
@@ -427,6 +427,7 @@ def push(
     from introrank.service.integrations.webhooks import NoWebhookError, push_recommendations
     from introrank.service.settings import get_settings
     from introrank.service.store.engine import get_engine
+    from introrank.service.store.secret_box import SecretKeyMissing, SecretUnreadable
     from introrank.service.store.tables import Tenant
 
     settings = get_settings()
@@ -440,6 +441,8 @@ def push(
                                       base_delay=base_delay)
     except NoWebhookError:
         _fail(f"tenant {tenant!r} has no webhook; register one with PUT /v1/webhooks")
+    except (SecretKeyMissing, SecretUnreadable) as exc:
+        _fail(str(exc))
     typer.echo(json.dumps(report.to_dict()) if json_out else report.summary())
     if report.failed:
         raise typer.Exit(code=1)

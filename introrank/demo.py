@@ -8,6 +8,7 @@ identical retrain is not promoted over the champion.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,16 +16,39 @@ from pathlib import Path
 from rich.console import Console
 
 from introrank.model.constants import CONTACTS_CSV, EVENTS_CSV, ORACLE_CSV, OWNERS_CSV
-from introrank.service.settings import Settings
+from introrank.service.settings import Settings, get_settings
 from introrank.service.store.csv_import import import_csvs
 from introrank.service.store.engine import get_engine
 from introrank.service.store.frames import load_dataset
 from introrank.service.store.keys import create_api_key
+from introrank.service.store.secret_box import KEY_SETTING, generate_key
 from introrank.training.datasets import load_oracle
 from introrank.training.pipeline import TrainingOutcome, print_outcome, run_training
 from introrank.training.simulate import simulate_network, write_network
 
 DEMO_TENANT = "demo"
+DEMO_KEY_FILE = "webhook-secret.key"
+
+
+def with_demo_secret_key(settings: Settings) -> Settings:
+    """The demo's settings with a webhook secret key: the configured one, else one kept in the data folder.
+
+    Webhook secrets are stored encrypted and nothing works without a key; a real
+    installation sets ``INTRORANK_WEBHOOK_SECRET_KEY`` itself (kept apart from the
+    database). The demo generates one into ``data/webhook-secret.key`` (mode 0600) once,
+    and exports it so the server processes it starts see it too.
+    """
+    if settings.webhook_secret_key is not None:
+        return settings
+    path = settings.data_dir / DEMO_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(generate_key() + "\n", encoding="utf-8")
+    key = path.read_text(encoding="utf-8").strip()
+    os.environ[KEY_SETTING] = key
+    get_settings.cache_clear()
+    return get_settings()
 
 
 def demo_start(today: date | None = None, months: int = 12) -> str:

@@ -111,9 +111,15 @@ def _rebase(warmth: np.ndarray, ref: np.ndarray, new_ref: np.ndarray, half_life:
 
 
 def decayed_warmth(scalars: Scalars, at: float | np.ndarray) -> dict[str, np.ndarray]:
-    """Warmth sums decayed from each pair's last event to time ``at``."""
+    """Warmth sums decayed from each pair's last event to time ``at``.
+
+    A last event after ``at`` (the API allows a day of clock skew; older stores may hold
+    more) counts as happening at ``at``: decay never runs backwards, so warmth never
+    exceeds the undecayed sum, let alone becomes infinite.
+    """
+    last = scalars["last_ts"]
     return {
-        field: _rebase(scalars[field], scalars["last_ts"], np.asarray(at, dtype=float), h)
+        field: _rebase(scalars[field], last, np.fmax(np.asarray(at, dtype=float), last), h)
         for h, field in zip(WARMTH_HALF_LIVES_DAYS, WARMTH_FIELDS, strict=True)
     }
 

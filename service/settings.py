@@ -12,7 +12,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     score_cache_seconds: float = Field(
         default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "
         "first (the response's as_of says when it was scored); 0 = score every request.")
+    profile_cache_seconds: float = Field(
+        default=600.0, ge=0, description="Keep an owner's profile features (contact rows, static features) at "
+        "most this long, even while no owner or contact edit ends them first; 0 = no profile cache.")
     model_cache_size: int = Field(default=64, ge=1, description="Tenant models kept loaded per process (LRU).")
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")
@@ -53,6 +57,27 @@ class Settings(BaseSettings):
     webhook_allowed_networks: list[str] = Field(
         default_factory=list, description="CIDRs (JSON list) webhook targets may resolve to although not public, "
         'e.g. ["10.20.0.0/16"] for an on-premises CRM; empty = public addresses only.')
+
+    webhook_secret_key: SecretStr | None = Field(
+        default=None, description="Fernet key that encrypts webhook signing secrets at rest (several, comma-"
+        "separated, newest first, while rotating); unset: webhooks cannot be registered or pushed.")
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for position, key in enumerate(_split_keys(value), start=1):
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(f"key {position} is not a Fernet key (urlsafe base64 of 32 bytes)") from None
+        return value
+
+    @property
+    def webhook_secret_keys(self) -> list[str]:
+        """The keys of ``webhook_secret_key``, newest first; empty when unset."""
+        return [] if self.webhook_secret_key is None else _split_keys(self.webhook_secret_key)
 
     @field_validator("webhook_allowed_networks")
     @classmethod
@@ -78,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> str:
         return (self.data_dir / "mlartifacts").resolve().as_uri()
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache

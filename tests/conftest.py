@@ -40,6 +40,9 @@ from sqlalchemy.exc import OperationalError
 # with a positive, fewer than the champion gate's production minimum (30). Tests of the
 # gate itself set ``gate_min_queries`` explicitly.
 os.environ.setdefault("INTRORANK_GATE_MIN_QUERIES", "1")
+# Webhook secrets are stored encrypted with this key (a fixed test key; every Settings() reads it).
+# Tests of what happens without a key, or with another one, pass their own.
+os.environ.setdefault("INTRORANK_WEBHOOK_SECRET_KEY", "dGVzdC1rZXktb2YtdGhlLXN1aXRlLW5vdC1hLXNlY3I=")
 
 from introrank.service import settings as settings_module  # noqa: E402
 from introrank.service.settings import Settings

@@ -103,8 +103,11 @@ def test_occurred_at_lies_between_1970_and_a_day_ahead(api):
             "body", "events", 1, "occurred_at"]
         feedback = {"owner_id": "o1", "contact_id": "c1", "outcome": "contacted", "occurred_at": when}
         assert _loc(api.post("/v1/feedback", json=feedback)) == ["body", "occurred_at"]
-    soon = (NOW + timedelta(hours=1)).isoformat()
+    soon = (NOW + timedelta(hours=23)).isoformat()  # within the day of clock skew: stored, and warmth stays finite
     assert api.post("/v1/events", json={"events": [_event("e1", occurred_at=soon)]}).json()["inserted"] == 1
+    listed = api.get("/v1/owners/o1/recommendations")
+    assert listed.status_code == 200 and [it["contact_id"] for it in listed.json()["recommendations"]] == ["c1"]
+    assert 0 < listed.json()["recommendations"][0]["probability"] < 1
 
 
 def test_a_resent_event_id_with_another_payload_is_a_conflict(api, sqlite_engine):

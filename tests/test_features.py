@@ -4,12 +4,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from introrank.model.aggregates import SCALAR_FIELDS, merge_scalars, pair_scalars, prune_recent, window_stats
+from introrank.model.aggregates import (
+    SCALAR_FIELDS,
+    decayed_warmth,
+    merge_scalars,
+    pair_scalars,
+    prune_recent,
+    window_stats,
+)
 from introrank.model.events import SECONDS_PER_DAY, EventArrays, encode_directions
 from introrank.model.features import (
     FEATURE_NAMES,
     STATIC_FEATURES,
     assemble,
+    dynamic_features,
     features_at_cut,
     relative_features,
     relative_to,
@@ -110,6 +118,23 @@ def test_merged_state_equals_state_of_all_events_in_any_order():
     merged = merge_scalars(pair_scalars(events.take(split), 40), pair_scalars(events.take(~split), 40))
     for field in SCALAR_FIELDS:
         np.testing.assert_allclose(merged[field], whole[field], rtol=1e-9, equal_nan=True, err_msg=field)
+
+
+def test_warmth_of_a_future_last_event_is_its_undecayed_sum_never_infinite():
+    """A day of clock skew is accepted, and an older store may hold events far ahead: decay never runs backwards."""
+    far = 4e11  # about the year 14,600: 2 ** (days / 7) overflows to inf
+    events = EventArrays.build(np.array([0, 0, 1]), np.array([T0, T0 + DAY, far]), np.array([1, 1, 1]),
+                               np.array([0, 1, 0]), np.full(3, np.nan))
+    scalars = pair_scalars(events, 2)
+    for at in (T0 + 0.5 * DAY, T0 + DAY):  # before and at pair 0's last event
+        warmth = decayed_warmth(scalars, at)
+        for field, value in warmth.items():
+            assert np.isfinite(value).all(), field
+            np.testing.assert_allclose(value, scalars[field], err_msg=field)  # "now" = the last event
+    later = decayed_warmth(scalars, T0 + 8 * DAY)
+    assert later["warm_7"][0] < scalars["warm_7"][0]  # after it, warmth decays as before
+    features = dynamic_features(scalars, window_stats(events, T0, 2), T0)
+    assert all(np.isfinite(v).all() for name, v in features.items() if name.startswith("warmth")) and features
 
 
 def test_pruned_recent_events_answer_windows_exactly():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
 import sqlite3
 import time
@@ -75,3 +76,59 @@ def test_the_running_service_checkpoints_in_the_background(sqlite_engine: Engine
             found = _events_in_main_file(database, tmp_path / "main-only.db")
         assert found == posted
     assert not app.state.wal_checkpointer.running
+
+
+class _Killed(BaseException):
+    """Raised inside the checkpointer thread from outside: the thread ends, as on any uncaught error."""
+
+
+def _readyz(client) -> dict:  # noqa: ANN001 - an httpx client
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _up(client) -> float:  # noqa: ANN001
+    line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith("introrank_wal_checkpointer_up"))
+    return float(line.split()[-1])
+
+
+def _until(check, seconds: float = 20.0) -> bool:  # noqa: ANN001 - a predicate
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_failing_or_dead_checkpointer_shows_in_readyz_and_metrics(sqlite_engine: Engine, tmp_path: Path,
+                                                                   live_app) -> None:
+    live = live_app(Settings(data_dir=tmp_path / "store"), sqlite_engine)
+    checkpointer: WalCheckpointer = live.app.state.wal_checkpointer
+    with live.client() as client:
+        assert _readyz(client)["wal_checkpointer"] == "ok" and _readyz(client)["status"] == "ready"
+        assert _up(client) == 1.0
+        # its connection breaks: the next round fails, drops it, and the one after reconnects
+        real = checkpointer.database
+        checkpointer.database = tmp_path / "no-such-folder" / "introrank.db"  # reconnecting fails too
+        checkpointer._conn.close()  # noqa: SLF001 - the fault: a connection that stopped working
+        assert _until(lambda: _readyz(client)["status"] == "degraded")
+        body = _readyz(client)
+        assert body["wal_checkpointer"].startswith("failing (") and "Error" in body["wal_checkpointer"]
+        assert _up(client) == 0.0
+        checkpointer.database = real  # the file is back: checkpoints heal by themselves
+        assert _until(lambda: _readyz(client)["wal_checkpointer"] == "ok")
+        assert _up(client) == 1.0
+        # the thread dies (an exception nothing in it catches): reported, not silent
+        thread = checkpointer._thread  # noqa: SLF001
+        assert thread is not None
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Killed))
+        assert _until(lambda: not thread.is_alive())
+        body = _readyz(client)
+        assert body["wal_checkpointer"] == "dead (_Killed)" and body["status"] == "degraded"
+        assert body["database"] == "ok"  # requests are still answered
+        assert _up(client) == 0.0
+        failed = next(x for x in client.get("/metrics").text.splitlines()
+                      if x.startswith("introrank_wal_checkpoint_failed_rounds"))
+        assert float(failed.split()[-1]) >= 3

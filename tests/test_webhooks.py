@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from pydantic import SecretStr
 from servicekit import free_port, load_through_api
 from sqlalchemy import Engine, select
 from standardwebhooks import Webhook as StandardWebhook
@@ -44,6 +45,7 @@ from introrank.service.serving.model_holder import load_served_model
 from introrank.service.settings import Settings
 from introrank.service.store.engine import dispose_engines, get_engine
 from introrank.service.store.keys import create_api_key
+from introrank.service.store.secret_box import SecretBox, SecretKeyMissing, SecretUnreadable, generate_key
 from introrank.service.store.tables import Base, Tenant, Webhook
 from introrank.training.datasets import load_csv_dir
 from introrank.training.simulate import simulate_network, write_network
@@ -275,10 +277,11 @@ def test_registration_auth_validation_and_isolation(env: Env, receiver: Receiver
 
     def stored() -> tuple[str, int]:
         with env.engine.connect() as conn:
-            row = conn.execute(select(Webhook.secret, Webhook.k).where(Webhook.tenant_id == env.tenant_a)).one()
-        return row.secret, row.k
+            row = conn.execute(select(Webhook.secret_ciphertext, Webhook.k).where(
+                Webhook.tenant_id == env.tenant_a)).one()
+        return SecretBox.from_settings(env.settings).open(row.secret_ciphertext), row.k
 
-    assert stored() == (ROTATED, 3)  # the signing secret, stored as given
+    assert stored() == (ROTATED, 3)  # the signing secret, stored sealed
     kept = env.a_admin.put("/v1/webhooks", json={"url": receiver.url, "k": 4}).json()  # no secret: keep it
     assert kept["secret"] is None and stored() == (ROTATED, 4)
     moved = env.a_admin.put("/v1/webhooks", json={"url": receiver.url + "/v2"})  # another URL, no secret
@@ -472,6 +475,10 @@ def test_cli_push(small: Dataset, receiver: Receiver, empty_store: Settings, tmp
             env.register(receiver.url + "/strict")
             failed = runner.invoke(cli, ["push", "--tenant", "tenant-a", "--k", "3"])
             assert failed.exit_code == 1 and "3 failed" in failed.output
+            monkeypatch.setenv("INTRORANK_WEBHOOK_SECRET_KEY", generate_key())  # not the key it was stored with
+            settings_module.get_settings.cache_clear()
+            wrong_key = runner.invoke(cli, ["push", "--tenant", "tenant-a"])
+            assert wrong_key.exit_code == 2 and "cannot be decrypted" in wrong_key.output
     finally:
         settings_module.get_settings.cache_clear()
         dispose_engines()
@@ -552,3 +559,98 @@ def test_each_attempt_has_a_total_deadline_and_bodies_are_not_read(loaded: Env, 
     loaded.register(receiver.url + "/big")
     started = time.monotonic()
     assert loaded.push(timeout=5.0).delivered == 3 and time.monotonic() - started < 5
+
+
+# --- secrets at rest -------------------------------------------------------------------------
+
+def _raw_webhook_rows(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM webhooks").all()]
+
+
+def test_secrets_are_stored_encrypted_and_a_wrong_or_missing_key_is_a_clear_error(
+        loaded: Env, receiver: Receiver, live_app) -> None:
+    key_part = SECRET.removeprefix("whsec_")
+    rows = _raw_webhook_rows(loaded.engine)
+    assert len(rows) == 1 and not any(key_part in str(v) or SECRET in str(v) for v in rows[0])  # not the secret
+    report = loaded.push()
+    assert report.delivered == 3  # deliveries still verify with the receiver's standard tooling
+    for request in receiver.requests:
+        assert StandardWebhook(SECRET).verify(request.body, request.headers) == request.payload
+
+    sent = len(receiver.requests)
+    wrong = loaded.settings.model_copy(update={"webhook_secret_key": SecretStr(generate_key())})
+    with pytest.raises(SecretUnreadable, match="cannot be decrypted with INTRORANK_WEBHOOK_SECRET_KEY"):
+        push_recommendations(loaded.engine, wrong, loaded.tenant_a)
+    missing = loaded.settings.model_copy(update={"webhook_secret_key": None})
+    with pytest.raises(SecretKeyMissing, match="INTRORANK_WEBHOOK_SECRET_KEY"):
+        push_recommendations(loaded.engine, missing, loaded.tenant_a)
+    assert len(receiver.requests) == sent  # nothing went out unsigned or wrongly signed
+
+    admin = create_api_key(loaded.engine, "tenant-a", admin=True)
+    with live_app(wrong, loaded.engine) as other:  # a server configured with another key
+        client = other.client(admin)
+        kept = client.put("/v1/webhooks", json={"url": receiver.url, "k": 5})  # keep a secret it cannot open
+        assert kept.status_code == 422 and kept.json()["detail"][0]["loc"] == ["body", "secret"]
+        assert "INTRORANK_WEBHOOK_SECRET_KEY" in kept.json()["detail"][0]["msg"]
+        assert client.put("/v1/webhooks", json={"url": receiver.url, "secret": ROTATED}).status_code == 200
+    with loaded.engine.connect() as conn:
+        sealed = conn.execute(select(Webhook.secret_ciphertext)).scalar_one()
+    assert SecretBox.from_settings(wrong).open(sealed) == ROTATED  # sealed anew under that server's key
+    before = _raw_webhook_rows(loaded.engine)
+    with live_app(missing, loaded.engine) as keyless:
+        refused = keyless.client(admin).put("/v1/webhooks", json={"url": receiver.url + "/x", "secret": SECRET})
+        assert refused.status_code == 503 and "INTRORANK_WEBHOOK_SECRET_KEY" in refused.json()["detail"]
+    assert _raw_webhook_rows(loaded.engine) == before  # nothing stored
+
+
+def test_key_rotation_and_bad_keys_in_settings(tmp_path: Path) -> None:
+    old, new = generate_key(), generate_key()
+    sealed = SecretBox.from_settings(Settings(data_dir=tmp_path, webhook_secret_key=old)).seal(SECRET)
+    rotating = SecretBox.from_settings(Settings(data_dir=tmp_path, webhook_secret_key=f"{new}, {old}"))
+    assert rotating.open(sealed) == SECRET  # the old key still opens ...
+    resealed = rotating.seal(SECRET)  # ... and the new one seals
+    assert SecretBox.from_settings(Settings(data_dir=tmp_path, webhook_secret_key=new)).open(resealed) == SECRET
+    with pytest.raises(ValueError, match="key 2 is not a Fernet key"):
+        Settings(data_dir=tmp_path, webhook_secret_key=f"{new},not-a-key")
+
+
+def test_the_migration_encrypts_plaintext_secrets_or_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows stored before 0011 hold the secret itself: the upgrade seals them, or, without a key, stops
+    with a message and changes nothing."""
+    from alembic import command
+    from alembic.config import Config
+
+    from introrank.service.store.engine import MIGRATIONS_DIR, make_engine, write_connection
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}", migrate=False)
+
+    def upgrade(target: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with write_connection(engine) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, target)
+
+    upgrade("0010_owner_incarnation")
+    with write_connection(engine) as conn:
+        conn.exec_driver_sql("INSERT INTO tenants (id, name, created_at) VALUES (1, 't', '2026-01-01')")
+        conn.exec_driver_sql("INSERT INTO webhooks (tenant_id, url, secret, k, created_at, updated_at) VALUES "
+                             f"(1, 'https://example.com/h', '{SECRET}', 5, '2026-01-01', '2026-01-01')")
+    monkeypatch.delenv("INTRORANK_WEBHOOK_SECRET_KEY")
+    settings_module.get_settings.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="1 webhook secret.*plaintext.*INTRORANK_WEBHOOK_SECRET_KEY"):
+            upgrade("head")
+        assert SECRET in str(_raw_webhook_rows(engine))  # rolled back: still 0010, still readable
+        key = generate_key()
+        monkeypatch.setenv("INTRORANK_WEBHOOK_SECRET_KEY", key)
+        settings_module.get_settings.cache_clear()
+        upgrade("head")
+        with engine.connect() as conn:
+            sealed = conn.execute(select(Webhook.secret_ciphertext)).scalar_one()
+        assert SECRET not in str(_raw_webhook_rows(engine))
+        assert SecretBox.from_settings(Settings(data_dir=tmp_path, webhook_secret_key=key)).open(sealed) == SECRET
+    finally:
+        settings_module.get_settings.cache_clear()
+        engine.dispose()

@@ -45,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     checkpointer = app.state.wal_checkpointer = WalCheckpointer.for_engine(app.state.engine)
     if checkpointer is not None:
         checkpointer.start()
+        app.state.metrics.watch_checkpointer(checkpointer)
     metrics: ServiceMetrics = app.state.metrics
     served_log = app.state.served_log = ServedLog(
         app.state.engine, wait=settings.served_log_wait_seconds, keep=settings.served_log_keep_seconds,
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
     app.state.engine = engine
-    app.state.profiles = ProfileCache()
+    app.state.profiles = ProfileCache(max_age_seconds=app.state.settings.profile_cache_seconds)
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
     routers = (data.router, recommendations.router, ops.router, webhooks.router)
     for router in routers:

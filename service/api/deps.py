@@ -6,6 +6,7 @@ dependency on the thread pool, and those hops cost more than the lookups.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -15,6 +16,8 @@ from introrank.service.api.observability import ServiceMetrics
 from introrank.service.errors import AuthError
 from introrank.service.serving.model_holder import ModelHolder, ServedModel
 from introrank.service.serving.served_log import ServedLog
+from introrank.service.serving.profile_cache import ProfileCache
+from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.settings import Settings
 from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
@@ -39,11 +42,29 @@ async def get_served_log(request: Request) -> ServedLog:
     return request.app.state.served_log
 
 
+@dataclass(frozen=True)
+class Caches:
+    """This process's caches of owner data (profiles, scored lists)."""
+
+    profiles: ProfileCache
+    scores: ScoreCache
+
+    def forget_owner(self, tenant_id: int, owner_id: str) -> None:
+        """An erasure in this process: its cached copies of the owner go at once."""
+        self.profiles.forget_owner(tenant_id, owner_id)
+        self.scores.forget_owner(tenant_id, owner_id)
+
+
+async def get_caches(request: Request) -> Caches:
+    return Caches(request.app.state.profiles, request.app.state.scores)
+
+
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 ServedLogDep = Annotated[ServedLog, Depends(get_served_log)]
+CachesDep = Annotated[Caches, Depends(get_caches)]
 
 
 def key_from_headers(authorization: str | None, x_api_key: str | None) -> str | None:

@@ -13,6 +13,8 @@ from contextvars import ContextVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from introrank.service.store.wal_checkpointer import WalCheckpointer
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 SAFE_EXTRA_KEYS = ("request_id", "method", "route", "status", "ms", "model_version", "error", "inserted",
                    "duplicates", "rows", "seconds", "tenant_id", "reason")
@@ -51,8 +53,22 @@ class ServiceMetrics:
                                        ["model_version"], registry=self.registry)
         self.served_log = Counter("introrank_served_lists_logged_total", "Served lists by how their log was "
                                   "written: now, queued, written_late or dropped", ["result"], registry=self.registry)
+        self._checkpointer: WalCheckpointer | None = None
         self.model_info = Gauge("introrank_model_info", "Served model (value 1)", ["model_version"],
                                 registry=self.registry)
+
+    def watch_checkpointer(self, checkpointer: WalCheckpointer) -> None:
+        """Export the WAL checkpointer's health, read at each scrape (alert on ``up == 0``)."""
+        first = self._checkpointer is None
+        self._checkpointer = checkpointer
+        if not first:  # the gauges read self._checkpointer: a restarted lifespan just swaps it
+            return
+        up = Gauge("introrank_wal_checkpointer_up", "1 while the SQLite WAL checkpointer thread is alive and "
+                   "its last rounds succeeded, else 0", registry=self.registry)
+        up.set_function(lambda: 1.0 if self._checkpointer is not None and self._checkpointer.health().ok else 0.0)
+        failed = Gauge("introrank_wal_checkpoint_failed_rounds", "WAL checkpoint rounds that raised, since start",
+                       registry=self.registry)
+        failed.set_function(lambda: float(self._checkpointer.health().failed_rounds if self._checkpointer else 0))
 
     def set_model(self, version: str) -> None:
         self.model_info.clear()

@@ -35,7 +35,9 @@ Each request carries the three headers of the Standard Webhooks spec, made by th
 The secret is a spec secret, ``whsec_`` + base64 of 24 to 64 random bytes: send
 your own in ``PUT /v1/webhooks``, or leave ``secret`` out and the response carries
 a freshly generated one, the only time it is shown (an existing webhook on the same
-URL keeps its secret when none is sent). A receiver verifies with the same package,
+URL keeps its secret when none is sent). It is stored encrypted with the
+installation's ``INTRORANK_WEBHOOK_SECRET_KEY`` (``introrank.service.store.secret_box``);
+without that key webhooks cannot be registered or pushed. A receiver verifies with the same package,
 over the raw bytes, before parsing JSON; it also rejects timestamps more than five
 minutes away, so a captured request cannot be replayed later::
 
@@ -80,7 +82,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from introrank.model.rerank import RerankPolicy
-from introrank.service.errors import NotFoundError
+from introrank.service.errors import InvalidInputError, NotFoundError
 from introrank.service.integrations.webhook_delivery import DeliveryResult, GuardedTransport, deliver, generate_secret
 from introrank.service.integrations.webhook_targets import TargetPolicy
 from introrank.service.serving.model_holder import ServedModel, load_served_model
@@ -90,6 +92,7 @@ from introrank.service.settings import Settings
 from introrank.service.store.concurrency import run_write
 from introrank.service.store.engine import write_connection
 from introrank.service.store.policy import load_policy
+from introrank.service.store.secret_box import SecretBox, SecretUnreadable
 from introrank.service.store.tables import DELIVERIES, WEBHOOKS, Owner, Tenant, Webhook, WebhookDelivery, utc_now
 
 log = logging.getLogger("introrank.webhooks")
@@ -117,7 +120,8 @@ def get_webhook(conn: Connection, tenant_id: int) -> Row | None:
     return conn.execute(select(WEBHOOKS).where(Webhook.tenant_id == tenant_id)).first()
 
 
-def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str | None, k: int) -> tuple[Row, str | None]:
+def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str | None, k: int,
+                box: SecretBox) -> tuple[Row, str | None]:
     """Create or replace the tenant's webhook; return its row and the secret when one was generated.
 
     The same URL keeps the webhook (and its delivery history, so nothing already
@@ -126,19 +130,29 @@ def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str | None, 
     and its history are replaced, and the next push sends every owner's current list
     to the new URL. A new webhook without a ``secret`` gets a generated one, returned
     here once: the caller hands it to the tenant and it is never shown again.
+
+    Secrets are stored sealed by ``box`` (the installation's key). Keeping the current
+    secret checks that this key still opens it: a 422 on ``secret`` otherwise, asking for
+    a new one, rather than a webhook that can never be signed.
     """
     table = WEBHOOKS
     now = utc_now()
     current = get_webhook(conn, tenant_id)
     if current is not None and current.url == url:
-        values = {"k": k, "updated_at": now} | ({"secret": secret} if secret is not None else {})
+        if secret is None:
+            try:
+                box.open(current.secret_ciphertext)
+            except SecretUnreadable as exc:
+                raise InvalidInputError(None, "secret", f"{exc}; or send a new secret") from None
+        values = {"k": k, "updated_at": now} | ({"secret_ciphertext": box.seal(secret)} if secret is not None else {})
         conn.execute(update(table).where(table.c.id == current.id).values(**values))
         generated = None
     else:
         if current is not None:
             conn.execute(delete(table).where(table.c.id == current.id))
         generated = generate_secret() if secret is None else None
-        conn.execute(table.insert().values(tenant_id=tenant_id, url=url, secret=secret or generated, k=k,
+        sealed = box.seal(secret or generated)
+        conn.execute(table.insert().values(tenant_id=tenant_id, url=url, secret_ciphertext=sealed, k=k,
                                            created_at=now, updated_at=now))
     row = get_webhook(conn, tenant_id)
     assert row is not None
@@ -288,7 +302,9 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
     ``k`` overrides the webhook's list length; ``served`` lets a caller that already
     holds a model (the service) skip loading one, otherwise the champion (or the
     heuristic) is loaded once for the whole push. Raises :class:`NoWebhookError`
-    when the tenant has no webhook. Owners are handled one after another; a
+    when the tenant has no webhook, :class:`SecretKeyMissing` without a key in settings
+    and :class:`SecretUnreadable` when that key does not open the stored secret (both
+    before anything is sent). Owners are handled one after another; a
     failure of one never stops the others. ``timeout`` bounds each HTTP attempt as
     a whole; ``sleep`` waits out the backoff between attempts.
     """
@@ -300,6 +316,7 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
                                       .order_by(Owner.owner_id)).scalars())
     if hook is None:
         raise NoWebhookError()
+    secret = SecretBox.from_settings(settings).open(hook.secret_ciphertext)
     served = served if served is not None else load_served_model(settings, tenant)
     size = k if k is not None else hook.k
     report = PushReport(tenant_id, tenant, served.version, size)
@@ -307,7 +324,8 @@ def push_recommendations(engine: Engine, settings: Settings, tenant_id: int, *, 
     with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False, trust_env=False) as client:
         send = partial(deliver, client, attempts=attempts, base_delay=base_delay, timeout=timeout, sleep=sleep)
         for owner_id in owner_ids:
-            report.owners.append(_push_owner(engine, send, hook, tenant_id, tenant, owner_id, served, size))
+            report.owners.append(_push_owner(engine, partial(send, secret=secret), hook, tenant_id, tenant, owner_id,
+                                             served, size))
     log.info("webhook push finished: %d owners, %d delivered, %d unchanged, %d failed",
              len(report.owners), report.delivered, report.unchanged, report.failed,
              extra={"tenant_id": tenant_id, "rows": len(report.owners), "model_version": served.version,
@@ -334,7 +352,7 @@ def _push_owner(engine: Engine, send: Callable[..., DeliveryResult], hook: Row, 
                 WebhookDelivery.webhook_id == hook.id, WebhookDelivery.digest_id == digest_id)).scalar_one_or_none()
         return OwnerPush(owner_id, digest_id, "unchanged" if status == DELIVERED else "busy")
     body = encode_payload(build_payload(tenant, result, digest_id))
-    outcome = send(hook.url, hook.secret, body, digest_id)
+    outcome = send(hook.url, body=body, message_id=digest_id)
     _record(engine, hook.id, digest_id, outcome)
     if outcome.delivered:
         try:  # feedback can now join to the pushed recommendation ids

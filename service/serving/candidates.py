@@ -7,6 +7,7 @@ end in ``candidate_features``, so they build the same matrix from the same data.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,16 +25,18 @@ from introrank.service.store.tables import Contact, Event, Owner
 
 CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
-OWNER_COLUMNS = (Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
-                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision)
+OWNER_COLUMNS = (Owner.owner_id, Owner.incarnation, Owner.career_stage, Owner.industry, Owner.goal,
+                 Owner.target_industries, Owner.target_companies, Owner.profile_revision, Owner.state_revision,
+                 Owner.impression_revision)
 
 
 @dataclass(frozen=True)
 class OwnerRecord:
-    """The owner row as plain values: a cached recommendation needs only the revisions and the goal,
+    """The owner row as plain values: a cached recommendation needs only the validity and the goal,
     and building a one-row DataFrame costs more than the rest of such a request."""
 
     owner_id: str
+    incarnation: str
     career_stage: int | None
     industry: str | None
     goal: str
@@ -43,10 +46,15 @@ class OwnerRecord:
     state_revision: int
     impression_revision: int = 0
 
+    @property
+    def profile_validity(self) -> tuple[str, int]:
+        """What a cached profile of this owner must have been built under."""
+        return self.incarnation, self.profile_revision
+
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
-        return pd.DataFrame({OWNER_ID: [self.owner_id], "career_stage": [self.career_stage],
-                             "industry": [self.industry], "goal": [self.goal],
+        return pd.DataFrame({OWNER_ID: [self.owner_id], "incarnation": [self.incarnation],
+                             "career_stage": [self.career_stage], "industry": [self.industry], "goal": [self.goal],
                              "target_industries": [self.target_industries], "target_companies": [self.target_companies],
                              "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
 
@@ -55,9 +63,9 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
     row = conn.execute(select(*OWNER_COLUMNS).where(Owner.tenant_id == tenant_id, Owner.owner_id == owner_id)).first()
     if row is None:
         raise NotFoundError("owner", owner_id)
-    return OwnerRecord(row.owner_id, row.career_stage, row.industry, row.goal, list(row.target_industries or []),
-                       list(row.target_companies or []), int(row.profile_revision), int(row.state_revision),
-                       int(row.impression_revision))
+    return OwnerRecord(row.owner_id, row.incarnation, row.career_stage, row.industry, row.goal,
+                       list(row.target_industries or []), list(row.target_companies or []),
+                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision))
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
@@ -84,7 +92,8 @@ def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None)
     """Every contact's row and static features, indexed by contact_id."""
     contacts = contacts.reset_index(drop=True)
     static = static_features(contacts[[OWNER_ID, CONTACT_ID]], owner, contacts, goal)
-    return Profile(contacts, static[list(STATIC_FEATURES)].to_numpy(dtype=float), pd.Index(contacts[CONTACT_ID]))
+    return Profile(contacts, static[list(STATIC_FEATURES)].to_numpy(dtype=float), pd.Index(contacts[CONTACT_ID]),
+                   time.time())
 
 
 def owner_profile(conn: Connection, tenant_id: int, owner: pd.DataFrame, goal: str | None,
@@ -96,7 +105,8 @@ def owner_profile(conn: Connection, tenant_id: int, owner: pd.DataFrame, goal: s
 
     if cache is None:
         return build()
-    return cache.get((tenant_id, owner_id, goal), int(owner["profile_revision"].iloc[0]), build)
+    validity = (str(owner["incarnation"].iloc[0]), int(owner["profile_revision"].iloc[0]))
+    return cache.get((tenant_id, owner_id, goal), validity, build)
 
 
 def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame | None, at: float,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, select
 
 from introrank.model.constants import CONTACT_ID
 from introrank.model.ranking import Scored, rank, score
@@ -35,7 +35,7 @@ from introrank.service.store.aggregates import load_owner_states
 from introrank.service.store.concurrency import lock_owners, run_write
 from introrank.service.store.impressions import count_impression, impressions_as_of, load_impressions
 from introrank.service.store.policy import load_policy
-from introrank.service.store.tables import ServedRecommendation
+from introrank.service.store.tables import Contact, Owner, ServedRecommendation
 
 if TYPE_CHECKING:  # served_log imports this module; the annotation only
     from introrank.service.serving.served_log import ServedLog
@@ -60,6 +60,8 @@ class RecommendationList:
     goal: str
     items: list[Recommendation]
     scored: ScoredCandidates | None = field(default=None, repr=False, compare=False)  # live lists: its entry
+    # The owner row it was ranked from: the log checks the owner is still that one (erasures meanwhile).
+    validity: tuple[str, int] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -146,7 +148,7 @@ def live_scores(conn: Connection, tenant_id: int, owner: OwnerRecord, served: Se
 
     if scores is None:
         return build()
-    validity = (owner.profile_revision, owner.state_revision, served.version, served.run_id)
+    validity = (owner.incarnation, owner.profile_revision, owner.state_revision, served.version, served.run_id)
     return cast(ScoredCandidates, scores.get((tenant_id, owner.owner_id, goal), validity, build))
 
 
@@ -170,7 +172,7 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
         impressions = candidates.impressions_of(impressions_as_of(conn, tenant_id, owner_id, as_of))
     items = pick(candidates, served, k, policy, impressions)
     return RecommendationList(owner_id, candidates.at, served.version, goal or owner.goal, items,
-                              candidates if as_of is None else None)
+                              candidates if as_of is None else None, owner.profile_validity)
 
 
 def log_served(conn: Connection, tenant_id: int, result: RecommendationList, served_at: float | None = None,
@@ -183,18 +185,41 @@ def log_served(conn: Connection, tenant_id: int, result: RecommendationList, ser
     with since ``served_at`` are not counted, as the ``as_of`` replay would not count them.
     Returns the owner's new impression revision, for ``remember_served`` once committed.
     The owner is locked before the first insert, like every writer of its aggregates.
+
+    The list was ranked from a read that may be older than this write: when the owner
+    was erased since (or erased and created again: another incarnation, other people
+    behind the same ids) nothing is logged; when only its contacts changed, the items
+    whose contact is gone are left out.
     """
     list_id, served_at = list_id or str(uuid.uuid4()), time.time() if served_at is None else served_at
-    if result.items:
-        lock_owners(conn, tenant_id, [result.owner_id])
-        conn.execute(cast(Table, ServedRecommendation.__table__).insert(), [
-            {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
-             "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
-             "probability": it.probability, "model_version": result.model_version, "served_at": served_at}
-            for it in result.items])
-        return count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in result.items],
-                                unanswered_since=served_at if late else None)
-    return None
+    if not result.items:
+        return None
+    lock_owners(conn, tenant_id, [result.owner_id])
+    items = _still_stored(conn, tenant_id, result)
+    if not items:
+        return None
+    conn.execute(cast(Table, ServedRecommendation.__table__).insert(), [
+        {"recommendation_id": it.recommendation_id, "list_id": list_id, "tenant_id": tenant_id,
+         "owner_id": result.owner_id, "contact_id": it.contact_id, "rank": it.rank,
+         "probability": it.probability, "model_version": result.model_version, "served_at": served_at}
+        for it in items])
+    return count_impression(conn, tenant_id, result.owner_id, [it.contact_id for it in items],
+                            unanswered_since=served_at if late else None)
+
+
+def _still_stored(conn: Connection, tenant_id: int, result: RecommendationList) -> list[Recommendation]:
+    """The items of ``result`` whose owner incarnation and contact are still stored (one owner read when
+    nothing changed since the list was ranked)."""
+    owner = conn.execute(select(Owner.incarnation, Owner.profile_revision).where(
+        Owner.tenant_id == tenant_id, Owner.owner_id == result.owner_id)).first()
+    if owner is None or (result.validity is not None and owner.incarnation != result.validity[0]):
+        return []
+    if result.validity is not None and owner.profile_revision == result.validity[1]:
+        return result.items
+    stored = set(conn.execute(select(Contact.contact_id).where(
+        Contact.tenant_id == tenant_id, Contact.owner_id == result.owner_id,
+        Contact.contact_id.in_([it.contact_id for it in result.items]))).scalars())
+    return [it for it in result.items if it.contact_id in stored]
 
 
 def remember_served(result: RecommendationList, revision: int | None) -> None:

@@ -3,8 +3,11 @@
 The service's per-process caches (profiles, scored lists) hold what is costly
 to rebuild and check it, on every use, against revision counters the database
 bumps in the same transaction as the data they summarise, so replicas never
-serve stale entries. An optional age limit bounds entries whose content also
-depends on the clock.
+serve stale entries. The validity always includes the owner's incarnation id
+(``owners.incarnation``), because the counters restart at 0 when an erased owner
+is created again. An optional age limit bounds entries whose content also
+depends on the clock, or that should simply not outlive it; ``forget`` drops
+an erased owner's entries at once.
 """
 
 from __future__ import annotations
@@ -58,3 +61,22 @@ class RevisionCache(Generic[T]):
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
         return entry
+
+    def forget(self, match: Callable[[Hashable], bool]) -> int:
+        """Drop every entry whose key ``match`` accepts (an erasure); returns how many went."""
+        with self._lock:
+            gone = [key for key in self._entries if match(key)]
+            for key in gone:
+                del self._entries[key]
+        return len(gone)
+
+    def forget_owner(self, tenant_id: int, owner_id: str) -> int:
+        """Drop the entries of one owner: keys are ``(tenant_id, owner_id, ...)``."""
+        return self.forget(lambda key: isinstance(key, tuple) and key[:2] == (tenant_id, owner_id))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._entries)

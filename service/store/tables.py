@@ -11,6 +11,7 @@ isolation a property of the keys rather than of each query's WHERE clause.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -67,6 +68,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_incarnation() -> str:
+    """A fresh owner incarnation id: 32 random hex digits, never reused (see ``Owner.incarnation``)."""
+    return uuid.uuid4().hex
 
 
 # Named constraints: predictable names in every backend, and SQLite batch
@@ -153,6 +159,9 @@ class Owner(Base):
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     owner_id: Mapped[str] = mapped_column(String(), primary_key=True)
+    # Set when the row is inserted (a re-created owner gets a new one) and never updated: the
+    # revisions below restart at 0 with a re-created owner, so every cache checks this beside them.
+    incarnation: Mapped[str] = mapped_column(String(32), default=new_incarnation)
     career_stage: Mapped[int | None] = mapped_column(Integer)
     industry: Mapped[str | None] = mapped_column(String())
     goal: Mapped[str] = mapped_column(String())
@@ -312,14 +321,18 @@ class Feedback(Base):
 # --- webhooks ---
 
 class Webhook(Base):
-    """A tenant's webhook (one per tenant). ``secret`` is the shared signing secret, stored as given."""
+    """A tenant's webhook (one per tenant).
+
+    ``secret_ciphertext`` is the shared signing secret sealed with the installation's key
+    (``introrank.service.store.secret_box``): never the secret itself.
+    """
 
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), unique=True)
     url: Mapped[str] = mapped_column(String(2048))
-    secret: Mapped[str] = mapped_column(String(512))
+    secret_ciphertext: Mapped[str] = mapped_column(String(1024))
     k: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from introrank.service.api.deps import EngineDep, MetricsDep, ServedLogDep, WriteDep
+from introrank.service.api.deps import CachesDep, EngineDep, MetricsDep, ServedLogDep, WriteDep
 from introrank.service.schemas import (
     ContactBatch,
     ContactItem,
@@ -79,15 +79,21 @@ def post_feedback(body: FeedbackIn, principal: WriteDep, engine: EngineDep,
 
 
 @router.delete("/owners/{owner_id}", response_model=Deleted)
-def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep, served_log: ServedLogDep) -> Deleted:
+def delete_owner(owner_id: OwnerId, principal: WriteDep, engine: EngineDep, caches: CachesDep,
+                 served_log: ServedLogDep) -> Deleted:
+    """Erasure: the rows go in one transaction, then this process's cached copies of them at once
+    (other processes never trust theirs again: the owner's incarnation id is gone with the row)."""
     served_log.flush(principal.tenant_id, owner_id)  # erased means erased: no list of theirs written after it
     run_write(engine, lambda conn: store.delete_owner(conn, principal.tenant_id, owner_id))
+    caches.forget_owner(principal.tenant_id, owner_id)
     return Deleted()
 
 
 @router.delete("/owners/{owner_id}/contacts/{contact_id}", response_model=Deleted)
 def delete_contact(owner_id: OwnerId, contact_id: ContactId, principal: WriteDep, engine: EngineDep,
-                   served_log: ServedLogDep) -> Deleted:
+                   caches: CachesDep, served_log: ServedLogDep) -> Deleted:
+    """The contact's rows go, and so do this process's cached lists and profiles of its owner."""
     served_log.flush(principal.tenant_id, owner_id)  # erased means erased: no list of theirs written after it
     run_write(engine, lambda conn: store.delete_contact(conn, principal.tenant_id, owner_id, contact_id))
+    caches.forget_owner(principal.tenant_id, owner_id)
     return Deleted()

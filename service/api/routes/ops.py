@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -43,9 +43,14 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(engine: EngineDep, holder: HolderDep, response: Response) -> dict[str, object]:
+def readyz(request: Request, engine: EngineDep, holder: HolderDep, response: Response) -> dict[str, object]:
     """Ready when the database answers; says what serves tenants without a model of their own
-    (the base model or the heuristic) and how many model loads failed."""
+    (the base model or the heuristic) and how many model loads failed.
+
+    ``wal_checkpointer`` (SQLite files only, else ``"not used"``) says whether the background
+    checkpoints happen: a dead or failing checkpointer makes the status ``degraded`` but keeps
+    the 200, since requests are still answered (their commits checkpoint as a backstop, slower).
+    """
     served = holder.base()
     try:
         with engine.connect() as conn:
@@ -54,7 +59,10 @@ def readyz(engine: EngineDep, holder: HolderDep, response: Response) -> dict[str
     except Exception as exc:  # report, don't crash
         database = f"unavailable ({type(exc).__name__})"
         response.status_code = 503
-    return {"status": "ready" if database == "ok" else "not ready", "database": database,
+    checkpointer = getattr(request.app.state, "wal_checkpointer", None)
+    checkpoints = "not used" if checkpointer is None else checkpointer.health().describe()
+    status = "not ready" if database != "ok" else "ready" if checkpoints in ("ok", "not used") else "degraded"
+    return {"status": status, "database": database, "wal_checkpointer": checkpoints,
             "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem,
             "failed_model_loads": holder.failed_loads,
             "last_load_problem": holder.last_problem}

@@ -3,7 +3,9 @@
 Changing where a tenant's recommendations are sent needs an **admin** key of the
 tenant (``PUT`` and ``DELETE``); any key of the tenant may read the webhook and its
 deliveries. The secret is a Standard Webhooks signing secret (``whsec_...``): the
-tenant's own, or generated here and returned by that one ``PUT``; never returned again.
+tenant's own, or generated here and returned by that one ``PUT``; never returned again,
+and stored only encrypted with the server's ``INTRORANK_WEBHOOK_SECRET_KEY`` (without that
+setting, registering answers 503 naming it).
 Another tenant's key sees 404 / an empty list, never this tenant's webhook.
 
 The push process calls the registered URL from the server's network, so the URL
@@ -32,6 +34,7 @@ from introrank.service.schemas import (
     WebhookUpsert,
 )
 from introrank.service.store.concurrency import run_write
+from introrank.service.store.secret_box import SecretBox
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -51,8 +54,9 @@ def put_webhook(body: WebhookUpsert, principal: AdminDep, engine: EngineDep, set
         TargetPolicy.from_settings(settings).check_url(url)
     except TargetRefused as exc:
         raise InvalidInputError(None, "url", str(exc)) from None
+    box = SecretBox.from_settings(settings)  # no key: 503 naming the setting, and nothing stored
     row, generated = run_write(engine, lambda conn: webhooks.put_webhook(conn, principal.tenant_id, url, body.secret,
-                                                                         body.k))
+                                                                         body.k, box))
     return WebhookCreated(**_public(row).model_dump(), secret=generated)
 
 
