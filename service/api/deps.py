@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 from introrank.service.api.observability import ServiceMetrics
 from introrank.service.errors import AuthError
 from introrank.service.serving.model_holder import ModelHolder, ServedModel
-from introrank.service.serving.served_log import ServedLog
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
+from introrank.service.serving.served_log import ServedLog
 from introrank.service.settings import Settings
 from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
