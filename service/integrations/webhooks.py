@@ -151,7 +151,7 @@ def put_webhook(conn: Connection, tenant_id: int, url: str, secret: str | None, 
         if current is not None:
             conn.execute(delete(table).where(table.c.id == current.id))
         generated = generate_secret() if secret is None else None
-        sealed = box.seal(secret or generated)
+        sealed = box.seal(generated if generated is not None else str(secret))
         conn.execute(table.insert().values(tenant_id=tenant_id, url=url, secret_ciphertext=sealed, k=k,
                                            created_at=now, updated_at=now))
     row = get_webhook(conn, tenant_id)
