@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -20,6 +21,9 @@ from introrank.service.store.jobs import JobRecord
 from introrank.service.store.policy import load_policy, save_policy
 
 router = APIRouter(tags=["operations"])
+# What enqueue hands out (a uuid4 hex); anything else is a 422 before it reaches the store,
+# which could not even compare a NUL with its ids on PostgreSQL.
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="As returned by POST /v1/admin/retrain")]
 
 
 def model_public(served: ServedModel) -> ModelPublic:
@@ -97,7 +101,7 @@ def start_retrain(principal: AdminDep, engine: EngineDep) -> JobPublic:
 
 
 @router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, principal: AdminDep, engine: EngineDep) -> JobPublic:
+def get_job(job_id: JobId, principal: AdminDep, engine: EngineDep) -> JobPublic:
     """A job of this tenant; another tenant's job id is a 404, as if it did not exist."""
     job = jobs.get_job(engine, principal.tenant_id, job_id)
     if job is None:
