@@ -21,23 +21,21 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import response_schema_conformance
 from servicekit import ServedProcess
 
 from introrank.service.store.keys import create_api_key
 
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.errors import FailureGroup  # noqa: E402
-from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
-
-EXAMPLES = 60  # per operation, mode and path choice: about 5,000 requests in all
-MIN_CASES = 3000  # what the run must have sent, or it tested nothing much
+EXAMPLES = 60  # per operation, mode and path choice: about 2,400 requests per backend
+MIN_CASES = 2000  # what a run must have sent, or it tested nothing much
 OWNER, CONTACTS = "o1", [f"c{i:02d}" for i in range(12)]
 KEY_HEADERS = {"authorization", "x-api-key"}
-SLOW_OPERATIONS = {"POST /v1/admin/reload": 5}  # loads the champion from MLflow on each call
 
 
 @dataclass
@@ -46,8 +44,6 @@ class FuzzLog:
     statuses: Counter = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)  # first failure per (operation, kind)
     unsatisfiable: list[str] = field(default_factory=list)
-    request_seconds: Counter = field(default_factory=Counter)
-    run_seconds: Counter = field(default_factory=Counter)
 
     def failure(self, label: str, kind: str, case: object, response: requests.Response, error: object) -> None:
         self.failures.setdefault(f"{label}: {kind}", f"{response.status_code} {response.text[:300]!r}\n"
@@ -82,25 +78,21 @@ def _fuzz(operation, base: str, key: str, mode: GenerationMode, path: dict | Non
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
     @given(case=strategy)
     def run(case) -> None:  # noqa: ANN001
-        started = time.perf_counter()
         response = case.call(base_url=base, session=session, headers={"X-API-Key": key}, timeout=60)
-        log.request_seconds[label] += time.perf_counter() - started
         log.cases[label] += 1
-        log.statuses[response.status_code // 100 * 100] += 1
+        log.statuses[f"{response.status_code // 100}xx"] += 1
         for check in (not_a_server_error, response_schema_conformance):
             try:
                 case.validate_response(response, checks=[check])
             except FailureGroup as error:  # recorded, the run goes on
                 log.failure(label, check.__name__, case, response, error)
 
-    started = time.perf_counter()
     try:
         run()
     except Unsatisfiable:  # nothing left to break once the path is fixed (a body-less DELETE, say)
         log.unsatisfiable.append(f"{label} {mode.value}")
     finally:
         session.close()
-        log.run_seconds[label] += time.perf_counter() - started
 
 
 def _without_key_headers(raw: dict) -> dict:
@@ -124,12 +116,10 @@ def _plan(raw: dict, operations: list) -> list[tuple]:
     """(operation, mode, fixed path parameters, examples) for every run of the fuzz."""
     plan = []
     for operation in operations:
-        label = f"{operation.method.upper()} {operation.path}"
-        examples = SLOW_OPERATIONS.get(label, EXAMPLES)
         for path in ([None, {"owner_id": OWNER}] if "{owner_id}" in operation.path else [None]):
-            plan.append((operation, GenerationMode.POSITIVE, path, examples))
+            plan.append((operation, GenerationMode.POSITIVE, path, EXAMPLES))
             if _breakable(raw, operation, set(path or ())):
-                plan.append((operation, GenerationMode.NEGATIVE, path, examples))
+                plan.append((operation, GenerationMode.NEGATIVE, path, EXAMPLES))
     return plan
 
 
@@ -145,20 +135,18 @@ def test_no_operation_answers_a_server_error(engine, model_store, tmp_path: Path
         schema = schemathesis.openapi.from_dict(_without_key_headers(raw))
         operations = [result.ok() for result in schema.get_all_operations()]
         _seed(served.base, key)
-        started = time.perf_counter()
+        served_model = httpx.get(f"{served.base}/v1/model", headers={"X-API-Key": key}).json()
+        assert served_model["heuristic"] is False, served_model  # the trained champion, not the fallback
         for operation, mode, path, examples in _plan(raw, operations):
             _fuzz(operation, served.base, key, mode, path, examples, log)
             if operation.method.upper() == "DELETE":
                 _seed(served.base, key)  # the owner or a contact may be gone
-        print(f"fuzz: {time.perf_counter() - started:.0f} s")
         assert httpx.get(f"{served.base}/readyz").status_code == 200
         server_output = served.output()
     total = sum(log.cases.values())
     print(f"\nschemathesis: {total} cases over {len(log.cases)} operations; statuses {dict(log.statuses)}; "
           f"no negative case for {log.unsatisfiable}")
-    for label in log.cases:
-        print(f"{label:50s} {log.cases[label]:5d} {log.request_seconds[label]:7.1f} {log.run_seconds[label]:7.1f}")
     assert not log.failures, "\n".join(f"{k}\n  {v}" for k, v in sorted(log.failures.items()))
     assert len(log.cases) == len(operations) >= 20, sorted(log.cases)
     assert total >= MIN_CASES, json.dumps(log.cases)
-    assert "Traceback" not in server_output, server_output[-3000:]
+    assert "Traceback" not in server_output and "unhandled error" not in server_output, server_output[-3000:]
