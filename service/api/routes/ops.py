@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from introrank.service.api.deps import AdminDep, EngineDep, HolderDep, MetricsDep, ReadDep, ServedModelDep
 from introrank.service.errors import NotFoundError
-from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
+from introrank.service.schemas import ExternalId, JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
 from introrank.service.serving.model_holder import ServedModel
 from introrank.service.store import jobs
 from introrank.service.store.concurrency import run_write
@@ -21,9 +21,9 @@ from introrank.service.store.jobs import JobRecord
 from introrank.service.store.policy import load_policy, save_policy
 
 router = APIRouter(tags=["operations"])
-# What enqueue hands out (a uuid4 hex); anything else is a 422 before it reaches the store,
-# which could not even compare a NUL with its ids on PostgreSQL.
-JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="As returned by POST /v1/admin/retrain")]
+# The id grammar: an unknown id is a 404, but one outside the grammar (a NUL, which PostgreSQL
+# cannot even compare with its ids) is a 422 before it reaches the store.
+JobId = Annotated[ExternalId, Path(description="As returned by POST /v1/admin/retrain")]
 
 
 def model_public(served: ServedModel) -> ModelPublic:
