@@ -25,7 +25,9 @@ from introrank.model.grammar import (
     ID_PATTERN,
     MAX_ID_LENGTH,
     MAX_LIST_ITEMS,
+    MAX_MUTUAL_CONNECTIONS,
     MAX_TEXT_LENGTH,
+    as_of_problem,
     id_problem,
     occurred_at_problem,
     text_problem,
@@ -58,12 +60,19 @@ def _valid_time(value: datetime) -> datetime:
     return value
 
 
+def _valid_as_of(value: datetime) -> datetime:
+    if problem := as_of_problem(value.timestamp()):
+        raise ValueError(problem)
+    return value
+
+
 # The grammar of model/grammar.py; the JSON schema states it for clients and fuzzers.
 ExternalId = Annotated[str, AfterValidator(_valid_id), WithJsonSchema(
     {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN})]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_valid_text)]
 TextList = Annotated[list[Text], Field(max_length=MAX_LIST_ITEMS)]
 EventTime = Annotated[AwareDatetime, AfterValidator(_valid_time)]
+AsOfTime = Annotated[AwareDatetime, AfterValidator(_valid_as_of)]
 
 
 class Strict(BaseModel):
@@ -93,7 +102,7 @@ class ContactBase(Strict):
     title: Text | None = None
     career_stage: int | None = Stage
     tags: TextList = Field(default_factory=list)
-    mutual_connections: int | None = Field(default=None, ge=0)
+    mutual_connections: int | None = Field(default=None, ge=0, le=MAX_MUTUAL_CONNECTIONS)
     do_not_recommend: bool = False
 
 
@@ -220,7 +229,7 @@ class ScoreRequest(Strict):
     events: list[ScoreEvent] = Field(max_length=MAX_SCORE_EVENTS)
     k: int = Field(default=10, ge=1, le=100)
     goal: GoalName | None = None
-    as_of: AwareDatetime | None = None
+    as_of: AsOfTime | None = None
 
 
 class KeepWarmItem(BaseModel):

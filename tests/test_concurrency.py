@@ -6,61 +6,26 @@ once, on several server processes, in any pair order.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import quote
 
 import httpx
-import numpy as np
 import pytest
-from servicekit import free_port
-from sqlalchemy import Engine, text
+from servicekit import ServedProcess, assert_live_equals_replay
+from sqlalchemy import text
 
-from introrank.model.features import FEATURE_NAMES
-from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner, states_as_of
 from introrank.service.settings import Settings
-from introrank.service.store.aggregates import load_owner_states
 from introrank.service.store.concurrency import run_write
 from introrank.service.store.engine import get_or_create_tenant
 from introrank.service.store.keys import create_api_key
 from introrank.service.store.tables import Owner
 
 pytestmark = pytest.mark.postgres
-ROOT = Path(__file__).resolve().parents[1]
 N_CONTACTS = 20
 NOW = time.time()
-
-
-def _tenant_id(conn, name: str) -> int:  # noqa: ANN001
-    return conn.execute(text("SELECT id FROM tenants WHERE name = :n"), {"n": name}).scalar_one()
-
-
-def assert_live_equals_replay(engine: Engine, tenant: str, owner_id: str) -> int:
-    """The stored aggregates' features equal those of an ``as_of`` replay of every stored event.
-
-    Returns how many contacts were compared. Lost or doubled updates change counts,
-    recency or windows, so any of them shows here.
-    """
-    at = time.time() + 1.0
-    with engine.connect() as conn:
-        tenant_id = _tenant_id(conn, tenant)
-        owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
-        live, live_rows, _ = candidate_features(load_owner_states(conn, tenant_id, owner_id), owner, contacts, at,
-                                                None)
-        replay, replay_rows, _ = candidate_features(states_as_of(conn, tenant_id, owner_id, at), owner, contacts,
-                                                    at, None)
-    assert live_rows["contact_id"].tolist() == replay_rows["contact_id"].tolist()
-    np.testing.assert_allclose(live[list(FEATURE_NAMES)].to_numpy(), replay[list(FEATURE_NAMES)].to_numpy(),
-                               rtol=1e-9, atol=1e-9)
-    return len(live_rows)
 
 
 def _iso(ts: float) -> str:
@@ -84,42 +49,13 @@ def _setup_owner(client: httpx.Client, owner_id: str, n: int = N_CONTACTS) -> li
     return contacts
 
 
-def _pg_url(engine: Engine) -> str:
-    """A URL for another process that lands in this test's schema."""
-    with engine.connect() as conn:
-        schema = conn.execute(text("SELECT current_schema()")).scalar_one()
-    url = engine.url.render_as_string(hide_password=False).split("?")[0]
-    return f"{url}?options={quote(f'-csearch_path={schema}')}"
-
-
-def _serve(tmp_path: Path, engine: Engine, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "INTRORANK_DATABASE_URL": _pg_url(engine),
-           "INTRORANK_DATA_DIR": str(tmp_path / "served"), "INTRORANK_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "introrank.cli", "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"introrank serve exited: {proc.stderr.read()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("introrank serve did not become ready")
-
-
 @pytest.mark.slow
 def test_parallel_batches_for_one_owner_on_two_workers_lose_nothing(pg_engine, tmp_path):
     """8 threads x 6 batches of 120 events for the same 20 contacts, each in its own pair order, while
     lists are served (every list is a write too): no 5xx, every event stored once, live equals replay."""
     key = create_api_key(pg_engine, "crm")
-    proc, base = _serve(tmp_path, pg_engine, workers=2)
-    try:
+    with ServedProcess(tmp_path, pg_engine, workers=2) as served:
+        base = served.base
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120) as client:
             contacts = _setup_owner(client, "o1")
 
@@ -145,12 +81,6 @@ def test_parallel_batches_for_one_owner_on_two_workers_lose_nothing(pg_engine, t
                 futures = [pool.submit(sender, w) for w in range(8)] + [pool.submit(reader) for _ in range(2)]
                 codes = [c for f in futures for c in f.result()]
         assert codes.count(200) == len(codes), sorted(set(codes))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     with pg_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 8 * 6 * 120
     assert assert_live_equals_replay(pg_engine, "crm", "o1") == N_CONTACTS

@@ -295,7 +295,11 @@ BAD_INPUTS = {
     "missing goal": ("owners", _set(owner_rows(), 1, goal=""), 3, "goal", "required"),
     "bad mutual connections": (
         "contacts", _set(contact_rows(), 3, mutual_connections="-2"), 5, "mutual_connections",
-        "out of range >= 0",
+        "out of range 0..1000000",
+    ),
+    "mutual connections over the ceiling": (  # once an OverflowError (SQLite) or DataError (PostgreSQL)
+        "contacts", _set(contact_rows(), 0, mutual_connections="99999999999999999999"), 2, "mutual_connections",
+        "out of range 0..1000000",
     ),
     "contact for unknown owner": (
         "contacts", _set(contact_rows(), 2, owner_id="o7"), 4, OWNER_ID,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from introrank.service.api.deps import AdminDep, EngineDep, HolderDep, MetricsDep, ReadDep, ServedModelDep
 from introrank.service.errors import NotFoundError
-from introrank.service.schemas import JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
+from introrank.service.schemas import ExternalId, JobPublic, ModelPublic, PolicyPublic, PolicyUpdate
 from introrank.service.serving.model_holder import ServedModel
 from introrank.service.store import jobs
 from introrank.service.store.concurrency import run_write
@@ -20,6 +21,9 @@ from introrank.service.store.jobs import JobRecord
 from introrank.service.store.policy import load_policy, save_policy
 
 router = APIRouter(tags=["operations"])
+# The id grammar: an unknown id is a 404, but one outside the grammar (a NUL, which PostgreSQL
+# cannot even compare with its ids) is a 422 before it reaches the store.
+JobId = Annotated[ExternalId, Path(description="As returned by POST /v1/admin/retrain")]
 
 
 def model_public(served: ServedModel) -> ModelPublic:
@@ -105,7 +109,7 @@ def start_retrain(principal: AdminDep, engine: EngineDep) -> JobPublic:
 
 
 @router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, principal: AdminDep, engine: EngineDep) -> JobPublic:
+def get_job(job_id: JobId, principal: AdminDep, engine: EngineDep) -> JobPublic:
     """A job of this tenant; another tenant's job id is a 404, as if it did not exist."""
     job = jobs.get_job(engine, principal.tenant_id, job_id)
     if job is None:

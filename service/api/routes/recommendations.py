@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from introrank.model.constants import DEFAULT_K
+from introrank.model.grammar import as_of_problem
 from introrank.service.api.deps import EngineDep, MetricsDep, ReadDep, ServedLogDep, ServedModelDep
 from introrank.service.errors import InvalidInputError
 from introrank.service.schemas import (
@@ -32,6 +33,8 @@ def _aware(as_of: datetime | None) -> float | None:
     if as_of.tzinfo is None:
         raise InvalidInputError(None, "as_of", "as_of must be timezone-aware, e.g. 2025-06-01T00:00:00Z",
                                 where="query")
+    if problem := as_of_problem(as_of.timestamp()):  # dates derived from it must stay representable
+        raise InvalidInputError(None, "as_of", problem, where="query")
     return as_of.timestamp()
 
 

@@ -29,6 +29,7 @@ from introrank.service.schemas import (
     Deleted,
     DeliveryList,
     DeliveryPublic,
+    ExternalId,
     WebhookCreated,
     WebhookPublic,
     WebhookUpsert,
@@ -80,7 +81,7 @@ def delete_webhook(principal: AdminDep, engine: EngineDep) -> Deleted:
 def get_deliveries(
     principal: ReadDep,
     engine: EngineDep,
-    owner_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    owner_id: Annotated[ExternalId | None, Query()] = None,
     status: Annotated[Literal["delivered", "failed", "sending"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryList:

@@ -32,6 +32,7 @@ from introrank.model.constants import (
     TYPE,
     USEFUL,
 )
+from introrank.model.grammar import MAX_MUTUAL_CONNECTIONS
 from introrank.service.store.csv_import.checks import Checks
 
 
@@ -81,7 +82,8 @@ def validate_contacts(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if TAGS in frame.columns:
         out[TAGS] = _split_list(frame[TAGS])
     if MUTUAL_CONNECTIONS in frame.columns:
-        out[MUTUAL_CONNECTIONS] = checks.integer(MUTUAL_CONNECTIONS, 0, None, "mutual connections")
+        out[MUTUAL_CONNECTIONS] = checks.integer(MUTUAL_CONNECTIONS, 0, MAX_MUTUAL_CONNECTIONS,
+                                                   "mutual connections")
     if DO_NOT_RECOMMEND in frame.columns:
         out[DO_NOT_RECOMMEND] = checks.boolean(DO_NOT_RECOMMEND, default=False)
     checks.raise_first()
