@@ -99,3 +99,48 @@ def test_streams_reach_every_branch_of_the_fold() -> None:
     batches = _stream(rng, "in_order", 12)
     assert max(float(b.max()) for b in batches) - START > 2 * RECENT_DAYS * DAY
     assert any(float(b.min()) == float(a.max()) for a, b in zip(batches, batches[1:], strict=False))
+
+
+def _write_events_csv(path, rng: np.random.Generator, times: np.ndarray, prefix: str, n_contacts: int,  # noqa: ANN001
+                      reuse: list[str] = ()) -> None:
+    rows = ["event_id,owner_id,contact_id,occurred_at,type,direction,useful"]
+    for i, t in enumerate(times):
+        stamp = datetime.fromtimestamp(float(t), UTC).isoformat()
+        rows.append(f"{prefix}{i},o{int(rng.integers(0, 2))},c{int(rng.integers(0, n_contacts))},{stamp},"
+                    f"{TYPES[int(rng.integers(0, 7))]},{'in' if rng.random() < 0.5 else 'out'},"
+                    f"{rng.choice(['', 'true', 'false'])}")
+    rows += [f"{event_id},o0,c0,2016-01-01T00:00:00+00:00,touch,out," for event_id in reuse]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_import_fold_equals_recomputing_from_all_events(engine, tmp_path, seed: int) -> None:
+    """``introrank import`` folds a file whose rows all went in and recomputes otherwise:
+    a first import, a later one with late and newer events (fold), one with duplicates
+    (refresh), all equal to recomputing from every stored event."""
+    from introrank.service.store.csv_import import import_csvs
+
+    rng = np.random.default_rng(seed)
+    n_contacts = 8
+    with write_connection(engine) as conn:
+        tenant_id = get_or_create_tenant(conn, "imp")
+        for owner in ("o0", "o1"):
+            writes.upsert_owner(conn, tenant_id, owner, OwnerUpsert(goal="job_search"))
+            writes.upsert_contacts(conn, tenant_id, owner, [ContactItem(contact_id=f"c{i}")
+                                                            for i in range(n_contacts)])
+    span = 3 * RECENT_DAYS * DAY
+    files = [(np.sort(START + rng.random(300) * span), ()),  # first import, in time order
+             (START + rng.random(200) * span * 1.2, ()),  # late and newer, shuffled
+             (START + span + rng.random(100) * DAY * 30, ("f0-1", "f0-2"))]  # two ids already stored
+    for n, (times, reuse) in enumerate(files):
+        events = tmp_path / f"events{n}.csv"
+        _write_events_csv(events, rng, np.round(times, 3), f"f{n}-", n_contacts, reuse)
+        report = import_csvs(engine, "imp", events=events)
+        assert report.events.inserted == len(times) and report.events.duplicates == len(reuse)
+        with engine.connect() as conn:
+            stored, want = _stored(conn, tenant_id), _reference(conn, tenant_id, ["o0", "o1"])
+        assert stored.keys() == want.keys()
+        for key, (blob, scalars) in want.items():
+            assert stored[key][0] == blob, (n, key)
+            np.testing.assert_allclose(np.array(stored[key][1], dtype=float), np.array(scalars), rtol=1e-9,
+                                       equal_nan=True, err_msg=f"file {n} {key}")

@@ -98,16 +98,18 @@ def _rows(conn: Connection, tenant_id: int, pairs: pd.DataFrame, scalars: Scalar
     return list(zip(*columns, strict=True))
 
 
-def _upsert(conn: Connection, rows: list[tuple]) -> None:
+def _upsert(conn: Connection, rows: list[tuple], keep_impressions: bool = False) -> None:
     """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL).
 
     Rows go in sorted by (owner, contact): a fixed order of row locks for any writer that
-    got past the owner locks some other way.
+    got past the owner locks some other way. ``keep_impressions``: a stored row keeps its
+    unanswered-impression counter (new rows start at the row's value).
     """
     if not rows:
         return
     rows = sorted(rows, key=lambda r: (r[1], r[2]))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in _KEYS)
+    kept = (*_KEYS, "unanswered_impressions") if keep_impressions else _KEYS
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in kept)
     with raw_cursor(conn) as (cursor, mark):
         values = ", ".join([mark] * len(_WRITE_COLUMNS))
         cursor.executemany(f"INSERT INTO pair_aggregates ({', '.join(_WRITE_COLUMNS)}) VALUES ({values}) "
@@ -206,8 +208,12 @@ def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairSt
     return _states_of(_fetch(conn, "tenant_id = {m} AND owner_id = {m}", [tenant_id, owner_id]))
 
 
-def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
+def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame, *, keep_impressions: bool = False) -> int:
     """Merge newly inserted events into their pairs' stored states (late events included).
+
+    The events endpoint answers the touched pairs' unanswered impressions in the same
+    upsert; an import passes ``keep_impressions`` and answers them itself
+    (``introrank.service.store.impressions.answer_received``), as after ``refresh_owners``.
 
     Scalars merge exactly (``merge_scalars``). Recent events: where a pair's new
     events are all at or after its stored last event (a CRM streaming what just
@@ -224,7 +230,7 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
     stored_scalars, stored_blobs = load_stored(conn, tenant_id, batch.pairs)
     scalars = merge_scalars(stored_scalars, batch.scalars)
     blobs = merged_blobs(stored_scalars["last_ts"], stored_blobs, batch, scalars["last_ts"])
-    _upsert(conn, _rows(conn, tenant_id, batch.pairs, scalars, blobs))
+    _upsert(conn, _rows(conn, tenant_id, batch.pairs, scalars, blobs), keep_impressions)
     bump_state_revision(conn, tenant_id, sorted(batch.pairs[OWNER_ID].unique().tolist()))
     return len(batch.pairs)
 
