@@ -58,8 +58,10 @@ def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
 
 def states_from_events(events: pd.DataFrame) -> PairStates:
     """States of every pair present in ``events`` (columns as the events table)."""
-    owner_code, owners = pd.factorize(events[OWNER_ID].to_numpy(object))
-    contact_code, contacts = pd.factorize(events[CONTACT_ID].to_numpy(object))
+    # Factorized as stored (Arrow strings from an import stay Arrow: no million Python strings).
+    owner_code, owners = pd.factorize(events[OWNER_ID])
+    contact_code, contacts = pd.factorize(events[CONTACT_ID])
+    owners, contacts = np.asarray(owners, dtype=object), np.asarray(contacts, dtype=object)
     n_contacts = max(len(contacts), 1)
     codes, first_seen = pd.factorize(owner_code.astype(np.int64) * n_contacts + contact_code)
     pairs = pd.DataFrame({OWNER_ID: pd.Series(owners[first_seen // n_contacts], dtype=object),
