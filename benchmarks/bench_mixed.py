@@ -45,7 +45,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from service_world import BIN, TENANT, free_port, git_state, simulation_start, start, stop, wait_until  # noqa: E402
+from service_world import (  # noqa: E402
+    BIN,
+    TENANT,
+    ServerCpu,
+    free_port,
+    git_state,
+    simulation_start,
+    start,
+    stop,
+    wait_until,
+)
 
 from introrank.model.constants import CONTACTS_CSV, EVENTS_CSV, OWNERS_CSV  # noqa: E402
 from introrank.service.settings import Settings  # noqa: E402
@@ -89,7 +99,7 @@ def build(tmp: Path, args: argparse.Namespace) -> tuple[Settings, str, dict[str,
     write_network(simulate_network(args.owners, args.seed, args.months, start=start_day), tmp / "tenant")
     write_network(simulate_network(args.train_owners, args.seed + 1, args.months, start=start_day), tmp / "train")
     settings = Settings(data_dir=tmp / "store")
-    outcome = run_training(load_csv_dir(tmp / "train"), settings)
+    outcome = run_training(load_csv_dir(tmp / "train"), settings, tenant=None)  # the base model: every tenant
     if outcome.decision is None or not outcome.decision.promoted:
         raise SystemExit("training did not register a champion")
     trained = time.perf_counter() - started
@@ -173,10 +183,11 @@ def run_load(base: str, key: str, contacts: dict[str, np.ndarray], args: argpars
     stop_at = time.monotonic() + args.seconds
     clients = [Client(i, base, key, owners, weights, contacts, args, stop_at) for i in range(args.threads)]
     started = time.perf_counter()
-    for c in clients:
-        c.start()
-    for c in clients:
-        c.join(timeout=args.seconds + 120)
+    with ServerCpu(pid) as cpu:  # the server tree's CPU: what the neighbours on a shared machine do not move
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(timeout=args.seconds + 120)
     elapsed = time.perf_counter() - started
     hit = [m for c in clients for m in c.hit]
     miss = [m for c in clients for m in c.miss]
@@ -187,6 +198,7 @@ def run_load(base: str, key: str, contacts: dict[str, np.ndarray], args: argpars
             "errors": sum(c.errors for c in clients), "hit": percentiles(hit), "miss": percentiles(miss),
             "all": percentiles(hit + miss), "miss_share": len(miss) / max(len(hit) + len(miss), 1),
             "event_batches": percentiles([m for c in clients for m in c.batch_ms]),
+            "server_cpu_ms_per_request": cpu.per(len(hit) + len(miss)), "server_cores_busy": cpu.seconds / elapsed,
             "events_ingested": events, "events_per_s": events / elapsed, "peak_rss": peak_rss_mib(pid)}
 
 
@@ -199,6 +211,8 @@ def table(r: dict) -> str:
             ("share of misses", f"{r['miss_share']:.0%}", ""),
             (f"throughput, {r['threads']} client threads, {r['seconds']:.0f} s", f"{r['req_per_s']:.1f} req/s "
              f"({r['errors']} errors)", ">= 150 req/s"),
+            ("server CPU per recommendation (events included) / cores busy",
+             f"{r['server_cpu_ms_per_request']:.1f} ms / {r['server_cores_busy']:.2f}", ""),
             ("events ingested under that load", f"{r['events_per_s']:.0f} events/s ({r['events_ingested']:,})", ""),
             ("events batch p50 / p99", f"{r['event_batches'].get('p50_ms', 0):.1f} / "
              f"{r['event_batches'].get('p99_ms', 0):.1f} ms (n={r['event_batches']['n']})", ""),
