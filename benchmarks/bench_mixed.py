@@ -67,6 +67,7 @@ from introrank.training.pipeline import run_training  # noqa: E402
 from introrank.training.simulate import simulate_network, write_network  # noqa: E402
 
 EVENT_TYPES = ("touch", "message", "meeting", "give", "ask")  # no intros: leave the labels alone
+RUN = f"{time.time():.0f}"  # event ids differ between runs on one --store: each batch is new, never a duplicate
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
@@ -155,7 +156,7 @@ class Client(threading.Thread):
     def post_events(self, http: httpx.Client, rng: np.random.Generator, owner: str, n: int) -> None:
         size = int(rng.integers(1, self.args.max_batch + 1))
         now = time.time()
-        items = [{"event_id": f"mixed-{self.i}-{n}-{j}", "owner_id": owner,
+        items = [{"event_id": f"mixed-{RUN}-{self.i}-{n}-{j}", "owner_id": owner,
                   "contact_id": str(rng.choice(self.contacts[owner])),
                   "occurred_at": datetime.fromtimestamp(now - float(rng.random()) * 60).astimezone().isoformat(),
                   "type": EVENT_TYPES[int(rng.integers(0, len(EVENT_TYPES)))],
@@ -192,6 +193,8 @@ def run_load(base: str, key: str, contacts: dict[str, np.ndarray], args: argpars
     hit = [m for c in clients for m in c.hit]
     miss = [m for c in clients for m in c.miss]
     events = sum(c.events for c in clients)
+    if events == 0 and any(c.batch_ms for c in clients):
+        raise SystemExit("no event was inserted: every batch was a duplicate")
     return {"seconds": elapsed, "threads": args.threads, "workers": args.workers,
             "load_average_before": load_before, "load_average_after": Path("/proc/loadavg").read_text().split()[:3],
             "recommendations": len(hit) + len(miss), "req_per_s": (len(hit) + len(miss)) / elapsed,
