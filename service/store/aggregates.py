@@ -1,10 +1,12 @@
 """Keeping ``pair_aggregates`` equal to what the events say, in the events' transaction.
 
-Two writers, one definition: a bulk import recomputes the touched owners' rows
-from their events (``refresh_owners``); the events endpoint folds a batch into
-the stored rows with ``introrank.model.aggregates.merge_scalars`` (``fold_events``). Both
-use the model's own aggregate code, and the parity test holds them to the
-offline features.
+Two writers, one definition: the events endpoint, and an import whose rows all
+went in, fold the new events into the stored rows with
+``introrank.model.aggregates.merge_scalars`` (``fold_events``); an import with
+duplicates and feedback that flips an event recompute the touched owners' rows
+from all their events (``refresh_owners``). Both use the model's own aggregate
+code; ``tests/test_fold.py`` holds the fold equal to the recompute and the parity
+test holds them to the offline features.
 
 Every function here that writes first locks the owners it touches
 (``introrank.service.store.concurrency.lock_owners``) and upserts pairs sorted,
