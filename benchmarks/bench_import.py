@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--owners", type=int, default=50)
     parser.add_argument("--contacts-per-owner", type=int, default=400)
     parser.add_argument("--postgres-url", default=TEST_POSTGRES_URL)
+    parser.add_argument("--sqlite-only", action="store_true", help="skip the PostgreSQL runs")
     parser.add_argument(
         "--storage-only",
         action="store_true",
@@ -127,6 +128,7 @@ def main() -> None:
     if args.storage_only:
         # The benchmark's own stand-in for the refresh the pipeline calls: production has no switch for it.
         pipeline.refresh_owners = lambda conn, tenant_id, owner_ids: 0
+        pipeline.fold_events = lambda conn, tenant_id, events, keep_impressions: 0
     with tempfile.TemporaryDirectory(prefix="introrank-bench-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
@@ -138,7 +140,7 @@ def main() -> None:
         sqlite = make_engine(f"sqlite:///{folder / 'bench.db'}")
         run("sqlite", sqlite, folder)
         sqlite.dispose()
-        pg, admin, schema = postgres_engine(args.postgres_url)
+        pg, admin, schema = (None, None, None) if args.sqlite_only else postgres_engine(args.postgres_url)
         if pg is not None:
             try:
                 run("postgres", pg, folder)

@@ -36,12 +36,13 @@ def simulated(owners: int, seed: int) -> tuple:
     return load_csv_dir(folder), folder
 
 
-def quality(owners: int, seed: int) -> dict:
+def quality(owners: int, seed: int, threads: int | None = None) -> dict:
     data, _ = simulated(owners, seed)
     started = time.perf_counter()
     snapshots = build_snapshots(data.events, data.owners, data.contacts, SnapshotConfig())
     t_snap = time.perf_counter() - started
-    result = train_ranker(snapshots, TrainConfig())
+    config = TrainConfig() if threads is None else TrainConfig(num_threads=threads)
+    result = train_ranker(snapshots, config)
     t_fit = time.perf_counter() - started - t_snap
     table = evaluate(result, data.oracle)
     total = time.perf_counter() - started
@@ -49,6 +50,7 @@ def quality(owners: int, seed: int) -> dict:
     model = table.loc[MODEL]
     return {
         "owners": owners, "seed": seed, "events": len(data.events), "snapshot_rows": len(snapshots),
+        "threads": config.num_threads, "load_average": Path("/proc/loadavg").read_text().split()[:3],
         "objective": result.ranker.objective, "prior_strength": result.ranker.prior_strength,
         "seconds_snapshots": round(t_snap, 1),
         "seconds_fit": round(t_fit, 1), "seconds_total": round(total, 1),
@@ -76,11 +78,13 @@ def main() -> int:
     parser.add_argument("--owners", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--snapshot-events", type=int, default=0, help="only time snapshots for this many events")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="LightGBM threads (default: the idle CPUs, introrank.model.threads.idle_cpus)")
     args = parser.parse_args()
     if args.snapshot_events:
         print(json.dumps(snapshot_speed(args.snapshot_events, args.seed), indent=2))
         return 0
-    report = quality(args.owners, args.seed)
+    report = quality(args.owners, args.seed, args.threads)
     print(report.pop("table"))
     print(json.dumps(report, indent=2, default=float))
     ok = (report["share_of_oracle"] >= 0.90 and report["lift_over_best_baseline"] >= 0.05

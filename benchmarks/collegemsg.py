@@ -148,7 +148,7 @@ def write_csvs(dataset: Dataset, folder: Path) -> None:
 
 def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON_DAYS,
                   cut_every_days: int = DEFAULT_CUT_EVERY_DAYS, out: Path | None = None,
-                  num_threads: int = 0) -> dict[str, object]:
+                  num_threads: int | None = None) -> dict[str, object]:
     """Convert, snapshot, train, evaluate; the figures as a JSON-ready dict."""
     started = time.perf_counter()
     dataset = convert(read_log(data))
@@ -163,7 +163,10 @@ def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON
         # Stage, industry and the other profile columns are unknown for everyone here, so
         # the logistic regression's imputer drops them; say nothing about it on every run.
         warnings.filterwarnings("ignore", message="Skipping features without any observed values")
-        result = train_ranker(snapshots, TrainConfig(horizon_days=horizon_days, num_threads=num_threads))
+        train_config = TrainConfig(horizon_days=horizon_days)
+        if num_threads is not None:
+            train_config.num_threads = num_threads
+        result = train_ranker(snapshots, train_config)
         table = evaluate(result)
         margins = paired_margins(result)
     finished = time.perf_counter()
@@ -278,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--horizon-days", type=int, default=DEFAULT_HORIZON_DAYS, help="label horizon H")
     parser.add_argument("--cut-every-days", type=int, default=DEFAULT_CUT_EVERY_DAYS,
                         help="days between snapshot cuts")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="LightGBM threads (0 = all cores; 1 is faster on a busy machine)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="LightGBM threads (default: the idle CPUs, introrank.model.threads.idle_cpus)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if not args.data.exists():

@@ -381,11 +381,15 @@ def serve(
     workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Also run a job worker (retrains) as a "
                                          "child process; --no-worker when `introrank worker` runs elsewhere.")] = True,
+    http: Annotated[str, typer.Option(help="Uvicorn HTTP parser: auto (httptools when installed), h11, "
+                                      "httptools.")] = "auto",
+    loop: Annotated[str, typer.Option(help="Uvicorn event loop: auto (uvloop when installed), asyncio, "
+                                      "uvloop.")] = "auto",
 ) -> None:
     """Serve the HTTP API (each tenant's champion, else the base model, else the heuristic)."""
     from introrank.server import serve as run_server
 
-    run_server(host, port, workers, with_worker=worker)
+    run_server(host, port, workers, with_worker=worker, http=http, loop=loop)
 
 
 @app.command("worker")

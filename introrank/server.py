@@ -19,10 +19,13 @@ def start_worker() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "introrank.cli", "worker"])
 
 
-def serve(host: str, port: int, workers: int, with_worker: bool = True) -> None:
+def serve(host: str, port: int, workers: int, with_worker: bool = True, http: str = "auto",
+          loop: str = "auto") -> None:
+    """``http`` / ``loop``: uvicorn's choices (``auto`` takes httptools / uvloop when installed)."""
     child = start_worker() if with_worker else None
     try:
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
+                    http=http, loop=loop)
     finally:
         if child is not None:
             child.terminate()

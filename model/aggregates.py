@@ -16,6 +16,8 @@ online features come out of one piece of code (``window_stats`` and
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from introrank.model.constants import ASK, EVENT_TYPE_CODES, EVENT_TYPES, GIVE, INTRO, MEETING, REFERRAL
@@ -168,6 +170,18 @@ def _answered(ev: EventArrays) -> np.ndarray:
 
 # --- storing the recent events of one pair in one column ---------------------
 _RECENT_DTYPE = np.dtype([("ts", "<f8"), ("type", "i1"), ("dir", "i1"), ("useful", "<f4")])
+RECENT_ITEMSIZE = _RECENT_DTYPE.itemsize
+_FIRST_TS = struct.Struct("<d")  # ``ts`` leads each record
+
+
+def recent_times(blob: bytes) -> np.ndarray:
+    """The event times of one pair's blob (ascending), as a view: nothing else is decoded."""
+    return np.frombuffer(blob, dtype=_RECENT_DTYPE)["ts"]
+
+
+def first_recent_time(blob: bytes) -> float:
+    """The oldest event time of a non-empty blob."""
+    return float(_FIRST_TS.unpack_from(blob)[0])
 
 
 def encode_recent(ts: np.ndarray, type_code: np.ndarray, dir_code: np.ndarray, useful: np.ndarray) -> bytes:

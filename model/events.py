@@ -123,7 +123,7 @@ def _encode(values: pd.Series | np.ndarray, codes: dict[str, int], what: str) ->
     Factorizing first means the dictionary lookup runs once per distinct name, not
     once per event: an API batch of 1,000 events has a handful of distinct types.
     """
-    index, names = pd.factorize(np.asarray(values, dtype=object))
+    index, names = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
     lookup = np.empty(len(names), dtype=np.int8)
     for i, name in enumerate(names.tolist()):
         code = codes.get(name) if isinstance(name, str) else None

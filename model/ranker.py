@@ -24,6 +24,7 @@ import pandas as pd
 from introrank.model.baselines import recency_prior
 from introrank.model.calibration import SmoothedIsotonic
 from introrank.model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
+from introrank.model.threads import SCORE_THREADS
 
 PRIOR_FEATURE = "days_since_last_event"  # the recency prior reads this feature only
 ARTIFACT_FORMAT = 1  # version of the (booster text, metadata JSON) pair below
@@ -41,7 +42,7 @@ class IntroRanker:
     feature_names: tuple[str, ...] = FEATURE_NAMES
     schema_version: str = FEATURE_SCHEMA_VERSION
     info: dict[str, Any] = field(default_factory=dict)
-    num_threads: int = 1
+    num_threads: int = SCORE_THREADS  # passed to every predict: never LightGBM's default
     prior_strength: float = 0.0  # models pickled before the prior existed load with 0: no prior
 
     def check_schema(self) -> None:

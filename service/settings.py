@@ -8,13 +8,14 @@ store) live under the data directory so one folder holds a whole installation.
 from __future__ import annotations
 
 import ipaddress
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from introrank.model.threads import SCORE_THREADS, idle_cpus
 
 
 class Settings(BaseSettings):
@@ -48,7 +49,10 @@ class Settings(BaseSettings):
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")
     train_threads: int | None = Field(default=None, ge=1, description="LightGBM threads for training; default: "
-                                      "the CPUs this process may use.")
+                                      "the CPUs this process may use minus those the load average says are busy "
+                                      "(at least 1; more threads than idle CPUs make LightGBM crawl).")
+    score_threads: int = Field(default=SCORE_THREADS, ge=1, description="LightGBM threads for scoring one "
+                               "request's candidates (each server worker scores beside other requests).")
     max_running_jobs: int = Field(default=1, ge=1, description="Retrain jobs running at once, over all tenants.")
     job_stale_seconds: float = Field(default=120.0, gt=0, description="A running job whose worker has not "
                                      "reported for this long is marked failed.")
@@ -98,7 +102,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_train_threads(self) -> int:
-        return self.train_threads or max(1, len(os.sched_getaffinity(0)))
+        return self.train_threads or idle_cpus()
 
     @property
     def artifact_root(self) -> str:

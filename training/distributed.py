@@ -97,7 +97,7 @@ def replay_early_stopping(booster: lgb.Booster, val: pd.DataFrame, objective: st
     raw = np.zeros(len(val)) if raw is None else raw.copy()
     best_score, best = None, 0
     for i in range(booster.num_trees()):
-        raw += booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1)
+        raw += booster.predict(x, raw_score=True, start_iteration=i, num_iteration=1, num_threads=config.num_threads)
         if objective == "lambdarank":
             score = ndcg_at_k(val["_q"].to_numpy(), label, raw, 10)
             improved = best_score is None or score > best_score

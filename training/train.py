@@ -25,6 +25,7 @@ from introrank.model.constants import OWNER_ID
 from introrank.model.events import SECONDS_PER_DAY
 from introrank.model.features import FEATURE_NAMES
 from introrank.model.ranker import PRIOR_FEATURE, IntroRanker
+from introrank.model.threads import idle_cpus
 from introrank.training.metrics import ndcg_at_k
 from introrank.training.snapshots import CUT, LABEL
 
@@ -45,7 +46,7 @@ class TrainConfig:
     min_child_samples: int = 40
     early_stopping_rounds: int = 30
     seed: int = 0
-    num_threads: int = 0
+    num_threads: int = field(default_factory=idle_cpus)  # explicit: never LightGBM's default
     prior_strengths: tuple[float, ...] = PRIOR_STRENGTHS
 
 
@@ -202,7 +203,8 @@ def train_ranker(snapshots: pd.DataFrame, config: TrainConfig = TrainConfig(),
             booster = fit(split, objective, config, strength)
             name = f"{objective}@prior={strength:g}"
             candidates[name] = IntroRanker(booster=booster, calibrator=None, objective=objective,
-                                           prior_strength=strength, info={"best_iteration": booster.best_iteration})
+                                           prior_strength=strength, info={"best_iteration": booster.best_iteration},
+                                           num_threads=config.num_threads)
             grid[name] = ndcg_at_k(val_q, val_y, candidates[name].raw_score(x_val), 10)
             if progress is not None:
                 progress(f"{name} ({len(grid)}/{len(OBJECTIVES) * len(config.prior_strengths)}): "

@@ -68,7 +68,7 @@ def load_champion_model(settings: Settings, tenant: str | None) -> ServedModel |
         raise ModelLoadError(f"model registry unavailable ({type(exc).__name__})") from exc
     if champion is None:
         return None
-    champion.ranker.num_threads = 1
+    champion.ranker.num_threads = settings.score_threads
     metrics = {}
     if champion.run_id:
         try:

@@ -1,10 +1,12 @@
 """Keeping ``pair_aggregates`` equal to what the events say, in the events' transaction.
 
-Two writers, one definition: a bulk import recomputes the touched owners' rows
-from their events (``refresh_owners``); the events endpoint folds a batch into
-the stored rows with ``introrank.model.aggregates.merge_scalars`` (``fold_events``). Both
-use the model's own aggregate code, and the parity test holds them to the
-offline features.
+Two writers, one definition: the events endpoint, and an import whose rows all
+went in, fold the new events into the stored rows with
+``introrank.model.aggregates.merge_scalars`` (``fold_events``); an import with
+duplicates and feedback that flips an event recompute the touched owners' rows
+from all their events (``refresh_owners``). Both use the model's own aggregate
+code; ``tests/test_fold.py`` holds the fold equal to the recompute and the parity
+test holds them to the offline features.
 
 Every function here that writes first locks the owners it touches
 (``introrank.service.store.concurrency.lock_owners``) and upserts pairs sorted,
@@ -20,15 +22,20 @@ import pandas as pd
 from sqlalchemy import Connection, delete, select
 
 from introrank.model.aggregates import (
+    RECENT_DAYS,
+    RECENT_ITEMSIZE,
     SCALAR_FIELDS,
+    Scalars,
     decode_recent,
     encode_recent_by_pair,
+    first_recent_time,
     merge_scalars,
     pair_scalars,
     prune_recent,
+    recent_times,
 )
 from introrank.model.constants import CONTACT_ID, OWNER_ID
-from introrank.model.events import EventArrays, encode_directions, encode_types, encode_useful
+from introrank.model.events import SECONDS_PER_DAY, EventArrays, encode_directions, encode_types, encode_useful
 from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.tables import PairAggregate, utc_now
@@ -53,8 +60,10 @@ def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
 
 def states_from_events(events: pd.DataFrame) -> PairStates:
     """States of every pair present in ``events`` (columns as the events table)."""
-    owner_code, owners = pd.factorize(events[OWNER_ID].to_numpy(object))
-    contact_code, contacts = pd.factorize(events[CONTACT_ID].to_numpy(object))
+    # Factorized as stored (Arrow strings from an import stay Arrow: no million Python strings).
+    owner_code, owners = pd.factorize(events[OWNER_ID])
+    contact_code, contacts = pd.factorize(events[CONTACT_ID])
+    owners, contacts = np.asarray(owners, dtype=object), np.asarray(contacts, dtype=object)
     n_contacts = max(len(contacts), 1)
     codes, first_seen = pd.factorize(owner_code.astype(np.int64) * n_contacts + contact_code)
     pairs = pd.DataFrame({OWNER_ID: pd.Series(owners[first_seen // n_contacts], dtype=object),
@@ -75,35 +84,36 @@ def _nullable(values: np.ndarray) -> list:
     return out.tolist()
 
 
-def _rows(conn: Connection, tenant_id: int, states: PairStates, kept: dict[tuple[str, str], int] | None = None
-          ) -> list[tuple]:
+def _rows(conn: Connection, tenant_id: int, pairs: pd.DataFrame, scalars: Scalars, blobs: list[bytes],
+          kept: dict[tuple[str, str], int] | None = None) -> list[tuple]:
     """Row tuples for the upsert, built column-wise.
 
     Unanswered impressions: ``kept`` (owner_id, contact_id) -> counter carries
     counters over; every other pair starts at 0 (its new events answered them).
     """
-    blobs = encode_recent_by_pair(states.recent, len(states.pairs))
     now = utc_now()
     # SQLite keeps SQLAlchemy's naive-UTC text form; PostgreSQL takes the aware datetime.
     stamp = now.replace(tzinfo=None).isoformat(sep=" ") if conn.dialect.name == "sqlite" else now
     n = len(blobs)
-    owners, contacts = states.pairs[OWNER_ID].tolist(), states.pairs[CONTACT_ID].tolist()
+    owners, contacts = pairs[OWNER_ID].tolist(), pairs[CONTACT_ID].tolist()
     shown = [0] * n if not kept else [kept.get(pair, 0) for pair in zip(owners, contacts, strict=True)]
     columns = [[tenant_id] * n, owners, contacts, [stamp] * n, blobs, shown,
-               *(_nullable(states.scalars[f]) for f in SCALAR_FIELDS)]
+               *(_nullable(scalars[f]) for f in SCALAR_FIELDS)]
     return list(zip(*columns, strict=True))
 
 
-def _upsert(conn: Connection, rows: list[tuple]) -> None:
+def _upsert(conn: Connection, rows: list[tuple], keep_impressions: bool = False) -> None:
     """INSERT ... ON CONFLICT DO UPDATE on the raw cursor (same SQL on SQLite and PostgreSQL).
 
     Rows go in sorted by (owner, contact): a fixed order of row locks for any writer that
-    got past the owner locks some other way.
+    got past the owner locks some other way. ``keep_impressions``: a stored row keeps its
+    unanswered-impression counter (new rows start at the row's value).
     """
     if not rows:
         return
     rows = sorted(rows, key=lambda r: (r[1], r[2]))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in _KEYS)
+    kept = (*_KEYS, "unanswered_impressions") if keep_impressions else _KEYS
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _WRITE_COLUMNS if c not in kept)
     with raw_cursor(conn) as (cursor, mark):
         values = ", ".join([mark] * len(_WRITE_COLUMNS))
         cursor.executemany(f"INSERT INTO pair_aggregates ({', '.join(_WRITE_COLUMNS)}) VALUES ({values}) "
@@ -166,7 +176,9 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     events = read_events(conn, tenant_id, owner_ids)
     if events.empty:
         return 0
-    rows = _rows(conn, tenant_id, states_from_events(events), kept)
+    states = states_from_events(events)
+    rows = _rows(conn, tenant_id, states.pairs, states.scalars, encode_recent_by_pair(states.recent, len(states.pairs)),
+                 kept)
     _upsert(conn, rows)
     return len(rows)
 
@@ -200,39 +212,119 @@ def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairSt
     return _states_of(_fetch(conn, "tenant_id = {m} AND owner_id = {m}", [tenant_id, owner_id]))
 
 
-def load_states(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> PairStates:
-    """Stored states of ``pairs`` in their order; pairs without a row get the empty state."""
-    keys = list(zip(pairs[OWNER_ID].tolist(), pairs[CONTACT_ID].tolist(), strict=True))
-    by_owner: dict[str, list[str]] = {}
-    for owner_id, contact_id in keys:
-        by_owner.setdefault(owner_id, []).append(contact_id)
-    found: dict[tuple[str, str], tuple] = {}
-    for owner_id, contacts in by_owner.items():
-        for start in range(0, len(contacts), 500):
-            chunk = contacts[start : start + 500]
-            where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
-            found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
-    empty = (b"",) + (None,) * len(SCALAR_FIELDS)
-    return _states_of([found.get(key) or key + empty for key in keys])
+def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame, *, keep_impressions: bool = False) -> int:
+    """Merge newly inserted events into their pairs' stored states (late events included).
 
+    The events endpoint answers the touched pairs' unanswered impressions in the same
+    upsert; an import passes ``keep_impressions`` and answers them itself
+    (``introrank.service.store.impressions.answer_received``), as after ``refresh_owners``.
 
-def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame) -> int:
-    """Merge newly inserted events into their pairs' stored states (late events included)."""
+    Scalars merge exactly (``merge_scalars``). Recent events: where a pair's new
+    events are all at or after its stored last event (a CRM streaming what just
+    happened), the stored blob stays bytes and the new events' bytes are
+    appended, after cutting the stored events that fell out of the window
+    (``appended_blobs``); only pairs that got late events are decoded, merged,
+    sorted and re-encoded (``remerged_blobs``). ``tests/test_fold.py`` holds both
+    equal, byte for byte, to recomputing every touched pair from all its events.
+    """
     if events.empty:
         return 0
     lock_owners(conn, tenant_id, events[OWNER_ID].unique().tolist())  # before reading what it merges into
     batch = states_from_events(events)
-    stored = load_states(conn, tenant_id, batch.pairs)
-    scalars = merge_scalars(stored.scalars, batch.scalars)
-    n = len(batch.pairs)
-    union = EventArrays.build(
-        np.concatenate([stored.recent.pair, batch.recent.pair]),
-        np.concatenate([stored.recent.ts, batch.recent.ts]),
-        np.concatenate([stored.recent.type_code, batch.recent.type_code]),
-        np.concatenate([stored.recent.dir_code, batch.recent.dir_code]),
-        np.concatenate([stored.recent.useful, batch.recent.useful]),
-    )
-    merged = PairStates(batch.pairs, scalars, prune_recent(union, scalars["last_ts"]))
-    _upsert(conn, _rows(conn, tenant_id, merged))
+    stored_scalars, stored_blobs = load_stored(conn, tenant_id, batch.pairs)
+    scalars = merge_scalars(stored_scalars, batch.scalars)
+    blobs = merged_blobs(stored_scalars["last_ts"], stored_blobs, batch, scalars["last_ts"])
+    _upsert(conn, _rows(conn, tenant_id, batch.pairs, scalars, blobs), keep_impressions)
     bump_state_revision(conn, tenant_id, sorted(batch.pairs[OWNER_ID].unique().tolist()))
-    return n
+    return len(batch.pairs)
+
+
+def load_stored(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> tuple[Scalars, list[bytes]]:
+    """Stored scalars and recent-event blobs of ``pairs`` in their order, blobs left undecoded.
+
+    Pairs without a row get the empty state (NaN times, zero counts, ``b""``).
+    """
+    owners, contacts = pairs[OWNER_ID].tolist(), pairs[CONTACT_ID].tolist()
+    by_owner: dict[str, list[str]] = {}
+    for owner_id, contact_id in zip(owners, contacts, strict=True):
+        by_owner.setdefault(owner_id, []).append(contact_id)
+    found: dict[tuple[str, str], tuple] = {}
+    for owner_id, wanted in by_owner.items():
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
+            found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
+    empty = (None, None, b"") + (None,) * len(SCALAR_FIELDS)
+    rows = [found.get(key, empty) for key in zip(owners, contacts, strict=True)]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(STATE_COLUMNS)
+    scalars = {f: np.array(columns[3 + i], dtype=float) for i, f in enumerate(SCALAR_FIELDS)}  # None -> nan
+    for f in _ZERO_WHEN_EMPTY:
+        scalars[f] = np.nan_to_num(scalars[f])
+    return scalars, [bytes(b) for b in columns[2]]
+
+
+def merged_blobs(stored_last: np.ndarray, stored_blobs: list[bytes], batch: PairStates,
+                 merged_last: np.ndarray) -> list[bytes]:
+    """Each pair's recent events after the fold, as the blob ``encode_recent`` would write.
+
+    A pair is appendable when it had nothing stored or none of its new events is
+    older than its stored last event: the time order of stored-then-new is then
+    already (pair, ts) order, ties included (the full merge sorts stably with the
+    stored events first).
+    """
+    new_blobs = encode_recent_by_pair(batch.recent, len(batch.pairs))
+    with np.errstate(invalid="ignore"):
+        appendable = np.isnan(stored_last) | (batch.scalars["first_ts"] >= stored_last)
+    out = appended_blobs(stored_blobs, new_blobs, merged_last, appendable)
+    late = np.flatnonzero(~appendable)
+    if len(late):
+        for i, blob in zip(late.tolist(), remerged_blobs([stored_blobs[i] for i in late.tolist()],
+                                                         batch.recent, late, merged_last[late]), strict=True):
+            out[i] = blob
+    return out
+
+
+def appended_blobs(stored_blobs: list[bytes], new_blobs: list[bytes], merged_last: np.ndarray,
+                   appendable: np.ndarray) -> list[bytes]:
+    """Stored bytes minus the events now older than the window, then the new bytes (appendable pairs).
+
+    Blobs are in time order, so the events that fall out of the window are a
+    prefix: only a pair whose oldest stored event is out of it is looked into.
+    Pairs that are not appendable get ``b""`` here (``remerged_blobs`` fills them).
+    """
+    cutoff = (merged_last - RECENT_DAYS * SECONDS_PER_DAY).tolist()
+    out = []
+    for stored, new, cut, ok in zip(stored_blobs, new_blobs, cutoff, appendable.tolist(), strict=True):
+        if not ok:
+            out.append(b"")
+        elif not stored:
+            out.append(new)
+        elif first_recent_time(stored) >= cut:
+            out.append(stored + new)
+        else:
+            kept = int(np.searchsorted(recent_times(stored), cut, side="left"))
+            out.append(stored[kept * RECENT_ITEMSIZE :] + new)
+    return out
+
+
+def remerged_blobs(stored_blobs: list[bytes], batch_recent: EventArrays, pairs: np.ndarray,
+                   merged_last: np.ndarray) -> list[bytes]:
+    """Blobs of pairs that received late events: decode, merge with the new events, sort, prune, encode.
+
+    ``pairs`` are the batch's pair indices of these blobs (ascending); the result
+    is in the same order.
+    """
+    stored = decode_recent(stored_blobs)
+    position = np.full(int(pairs.max()) + 1 if len(pairs) else 0, -1, dtype=np.int64)
+    position[pairs] = np.arange(len(pairs))
+    inside = batch_recent.pair < len(position)
+    new = batch_recent.take(inside)
+    new = new.take(position[new.pair] >= 0)
+    union = EventArrays.build(
+        np.concatenate([stored.pair, position[new.pair]]),
+        np.concatenate([stored.ts, new.ts]),
+        np.concatenate([stored.type_code, new.type_code]),
+        np.concatenate([stored.dir_code, new.dir_code]),
+        np.concatenate([stored.useful, new.useful]),
+    )
+    return encode_recent_by_pair(prune_recent(union, merged_last), len(pairs))

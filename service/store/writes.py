@@ -138,6 +138,8 @@ def _conflicts(conn: Connection, tenant_id: int, rows: list[tuple], first: dict[
     """
     found = []
     for i, row in enumerate(rows):
+        if row[1] not in stored and first[row[1]] is row:  # a new id's first occurrence: nothing to differ from
+            continue
         reference = stored[row[1]] if row[1] in stored else first[row[1]][2:-1]
         fields = [name for name, sent, kept in zip(_PAYLOAD, row[2:-1], reference, strict=True) if sent != kept]
         if fields:
