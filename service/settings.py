@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         default=60.0, description="Reuse an owner's scored list this long unless their data or the model changes "
         "first (the response's as_of says when it was scored); 0 = score every request.")
     model_cache_size: int = Field(default=64, ge=1, description="Tenant models kept loaded per process (LRU).")
+    compile_models: bool = Field(default=True, description="Compile each loaded model (lleaves) in the "
+                                 "background and score with it once it matches LightGBM on probe rows; "
+                                 "LightGBM scores until then, or for good when false.")
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")
     train_threads: int | None = Field(default=None, ge=1, description="LightGBM threads for training; default: "
