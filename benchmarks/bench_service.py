@@ -60,7 +60,17 @@ sys.path.insert(0, str(ROOT / "tests"))  # servicekit: helpers that drive the AP
 
 from service_report import table  # noqa: E402
 from service_stages import stage_breakdown  # noqa: E402
-from service_world import BIN, ServerCpu, build_world, free_port, git_state, start, stop, wait_until  # noqa: E402
+from service_world import (  # noqa: E402
+    BIN,
+    TENANT,
+    ServerCpu,
+    build_world,
+    free_port,
+    git_state,
+    start,
+    stop,
+    wait_until,
+)
 from servicekit import event_items, load_through_api  # noqa: E402
 
 from introrank.model.constants import DIRECTIONS, EVENT_TYPES  # noqa: E402
@@ -70,6 +80,7 @@ from introrank.service.serving.candidates import candidate_features, load_contac
 from introrank.service.settings import Settings  # noqa: E402
 from introrank.service.store.aggregates import load_owner_states  # noqa: E402
 from introrank.service.store.engine import make_engine  # noqa: E402
+from introrank.service.store.model_registry import registered_name  # noqa: E402
 
 DAY = 86400.0
 
@@ -137,8 +148,24 @@ def throughput(base: str, key: str, owner: str, k: int, threads: int, duration: 
             "req_per_s": sum(counts) / elapsed, **{f"loaded_{k}": v for k, v in merged.summary().items()}}
 
 
+def wait_for_log(log: Path, text: str, proc: subprocess.Popen, timeout: float) -> float:
+    """Seconds until ``text`` shows in the server's log (the model compiles in the background)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if text in log.read_text(errors="replace"):
+            return time.monotonic() - started
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise SystemExit(f"{text!r} not in {log} after {timeout:.0f} s")
+
+
 def cold_latency(env: dict[str, str], tmp: Path, key: str, owner: str, args: argparse.Namespace) -> dict:
-    """Sequential recommendations from a server whose score cache is off: every request scores afresh."""
+    """Sequential recommendations from a server whose score cache is off: every request scores afresh.
+
+    Then the same owner's backtests (``?as_of=``) at ``--as-of-days`` before now, on the same server:
+    the ratio to the live cold path is the issue's figure (at most 2).
+    """
     port = free_port()
     log = tmp / "introrank-serve-cold.log"
     proc = start([str(BIN / "introrank"), "serve", "--port", str(port), "--workers", "1"],
@@ -148,11 +175,36 @@ def cold_latency(env: dict[str, str], tmp: Path, key: str, owner: str, args: arg
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"},
                           timeout=120) as client:
             send = recommendations_sender(client, owner, args.k)
+            send()  # loads the model, which starts compiling it in the background
+            compiled_after = wait_for_log(log, '"model compiled"', proc, 300) if not args.no_compile else None
             for _ in range(args.warmup):
                 send()
+            load = os.getloadavg()
             with ServerCpu(proc.pid) as cpu:
                 out = sequential(send, args.requests, 0)
             out["server_cpu_ms_per_request"] = cpu.per(args.requests)
+            out["load_average"] = [load, os.getloadavg()]
+            out["compiled_model"] = not args.no_compile
+            out["seconds_until_compiled"] = compiled_after
+            print(f"recommend, score cache off: {out}", flush=True)
+            url = f"/v1/owners/{owner}/recommendations"
+            out["as_of"] = {}
+            for days in args.as_of_days:
+                as_of = pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)
+                params = {"k": args.k, "as_of": as_of.isoformat()}
+
+                def backtest(params: dict = params) -> None:
+                    client.get(url, params=params).raise_for_status()
+
+                load = os.getloadavg()
+                with ServerCpu(proc.pid) as cpu:
+                    timed = sequential(backtest, args.as_of_requests, 3)
+                timed["server_cpu_ms_per_request"] = cpu.per(args.as_of_requests + 3)
+                timed["load_average"] = [load, os.getloadavg()]
+                timed["ratio_p50_to_cold"] = timed["p50_ms"] / out["p50_ms"]
+                timed["ratio_cpu_to_cold"] = timed["server_cpu_ms_per_request"] / out["server_cpu_ms_per_request"]
+                out["as_of"][f"{days:g}d"] = timed
+                print(f"backtest as_of now-{days:g} days: {timed}", flush=True)
         return out
     finally:
         stop(proc)
@@ -253,6 +305,11 @@ def main() -> None:
     parser.add_argument("--mlflow-requests", type=int, default=300)
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--skip-cold", action="store_true", help="skip the score-cache-off latency run")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="cold server scores with LightGBM (INTRORANK_COMPILE_MODELS=false)")
+    parser.add_argument("--as-of-days", type=float, nargs="*", default=[1.0, 30.0, 180.0],
+                        help="backtests (?as_of=) this many days before now, on the cold server")
+    parser.add_argument("--as-of-requests", type=int, default=100)
     parser.add_argument("--profile", type=int, default=30, metavar="N",
                         help="time the recommend stages in-process over N calls (0 = off)")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -277,20 +334,20 @@ def main() -> None:
         env.pop("INTRORANK_MLFLOW_TRACKING_URI", None)
         log = tmp / "introrank-serve.log"
         procs.append(start([str(BIN / "introrank"), "serve", "--port", str(port), "--workers", "1"], env, log))
-        ready = wait_until(f"http://127.0.0.1:{port}/readyz", procs[-1], log, 120).json()
-        if ready["heuristic"] or ready["model_version"] == "heuristic":
-            raise SystemExit(f"the service serves the heuristic: {ready}")
-        results["setup"]["model_version"] = ready["model_version"]
+        wait_until(f"http://127.0.0.1:{port}/readyz", procs[-1], log, 120)  # /readyz names the base model only
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
             started = time.perf_counter()
             posted = load_through_api(client, data)
             results["setup"]["load_seconds"] = time.perf_counter() - started
+            send = recommendations_sender(client, owner, args.k)
+            served = client.get(f"/v1/owners/{owner}/recommendations", params={"k": args.k}).json()["model_version"]
+            if served == "heuristic":  # the tenant's champion loads on its first request
+                raise SystemExit("the service serves the heuristic, not the trained champion")
+            results["setup"]["model_version"] = served
             print(f"owner {owner}: {len(data.contacts):,} contacts ({info['copied_contacts']} copied from other "
                   f"owners), {posted:,} events loaded through the API in {results['setup']['load_seconds']:.1f} s; "
-                  f"serving model v{ready['model_version']}", flush=True)
-            send = recommendations_sender(client, owner, args.k)
-            recommendations_sender(client, owner, args.k, check=ready["model_version"])()
+                  f"serving model {served}", flush=True)
             pid = procs[-1].pid
             results["load_average_before"] = os.getloadavg()
             results["healthz"] = sequential(lambda: client.get("/healthz").raise_for_status(), args.requests,
@@ -320,8 +377,8 @@ def main() -> None:
                 print(f"{name}: {results[name]}", flush=True)
         stop(procs.pop())
         if not args.skip_cold:
-            results["recommend_cold"] = cold_latency(env, tmp, key, owner, args)
-            print(f"recommend, score cache off: {results['recommend_cold']}", flush=True)
+            cold_env = {**env, "INTRORANK_COMPILE_MODELS": "false"} if args.no_compile else env
+            results["recommend_cold"] = cold_latency(cold_env, tmp, key, owner, args)
         results["load_average_after"] = os.getloadavg()
         if args.profile:
             results["stages"] = stage_breakdown(settings, owner, tenant_id, args.k, args.profile)
@@ -331,14 +388,17 @@ def main() -> None:
             mport = free_port()
             menv = {**env, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
             mlog = tmp / "mlflow-serve.log"
-            procs.append(start([str(BIN / "mlflow"), "models", "serve", "-m", "models:/introrank@champion",
+            champion = f"models:/{registered_name(TENANT)}@champion"
+            procs.append(start([str(BIN / "mlflow"), "models", "serve", "-m", champion,
                                 "--env-manager", "local", "-w", "1", "-p", str(mport), "--host", "127.0.0.1"],
                                menv, mlog))
             wait_until(f"http://127.0.0.1:{mport}/ping", procs[-1], mlog, 180)
+            load = os.getloadavg()
             with ServerCpu(procs[-1].pid) as cpu:
                 results["mlflow"] = mlflow_invocations(f"http://127.0.0.1:{mport}", features,
                                                        args.mlflow_requests, args.warmup)
             results["mlflow"]["server_cpu_ms_per_request"] = cpu.per(args.mlflow_requests + args.warmup + 1)
+            results["mlflow"]["load_average"] = [load, os.getloadavg()]
             results["ratio_p50"] = results["recommend"]["p50_ms"] / results["mlflow"]["p50_ms"]
             if "recommend_cold" in results:
                 results["ratio_p50_cold"] = results["recommend_cold"]["p50_ms"] / results["mlflow"]["p50_ms"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from service_world import TENANT
 
 from introrank.model.features import static_features
 from introrank.model.ranking import rank, score
@@ -29,7 +30,9 @@ from introrank.service.store.impressions import load_impressions
 
 def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: int) -> dict[str, dict]:
     """Median wall and CPU (thread) ms of each stage over ``n`` calls (after 3 warm-up calls)."""
-    served = load_served_model(settings)
+    served = load_served_model(settings, TENANT)
+    if served.ranker.compile():  # the server compiles in the background; here before timing
+        pass
     engine = make_engine(settings.resolved_database_url, migrate=False)
     profiles, scores = ProfileCache(), ScoreCache(max_age_seconds=3600)
     timings: dict[str, list[tuple[float, float]]] = {}

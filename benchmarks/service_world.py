@@ -57,7 +57,7 @@ def build_world(tmp: Path, owners: int, seed: int, months: int, n_contacts: int)
           f"{len(network.events):,} events ({time.perf_counter() - started:.1f} s)", flush=True)
     settings = Settings(data_dir=tmp / "store")
     started = time.perf_counter()
-    outcome = run_training(network, settings)
+    outcome = run_training(network, settings, tenant=TENANT)  # the API key's tenant serves it
     if outcome.decision is None or not outcome.decision.promoted:
         raise SystemExit("training did not register a champion")
     print(f"trained + registered champion v{outcome.decision.version} ({outcome.result.ranker.objective}) "

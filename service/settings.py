@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         default=600.0, ge=0, description="Keep an owner's profile features (contact rows, static features) at "
         "most this long, even while no owner or contact edit ends them first; 0 = no profile cache.")
     model_cache_size: int = Field(default=64, ge=1, description="Tenant models kept loaded per process (LRU).")
+    compile_models: bool = Field(default=True, description="Compile each loaded model (lleaves) in the "
+                                 "background and score with it once it matches LightGBM on probe rows; "
+                                 "LightGBM scores until then, or for good when false.")
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")
     train_threads: int | None = Field(default=None, ge=1, description="LightGBM threads for training; default: "

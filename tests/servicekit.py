@@ -119,7 +119,7 @@ def assert_live_equals_replay(engine: Engine, tenant: str, owner_id: str) -> int
     recency or windows, so any of them shows here.
     """
     from introrank.model.features import FEATURE_NAMES  # only the tests that replay pay these imports
-    from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner, states_as_of
+    from introrank.service.serving.candidates import candidate_features, load_contacts, load_owner, replay_states
     from introrank.service.store.aggregates import load_owner_states
 
     at = time.time() + 1.0
@@ -128,7 +128,7 @@ def assert_live_equals_replay(engine: Engine, tenant: str, owner_id: str) -> int
         owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
         live, live_rows, _ = candidate_features(load_owner_states(conn, tenant_id, owner_id), owner, contacts, at,
                                                 None)
-        replay, replay_rows, _ = candidate_features(states_as_of(conn, tenant_id, owner_id, at), owner, contacts,
+        replay, replay_rows, _ = candidate_features(replay_states(conn, tenant_id, owner_id, at), owner, contacts,
                                                     at, None)
     assert live_rows["contact_id"].tolist() == replay_rows["contact_id"].tolist()
     np.testing.assert_allclose(live[list(FEATURE_NAMES)].to_numpy(), replay[list(FEATURE_NAMES)].to_numpy(),

@@ -20,8 +20,15 @@ from introrank.model.events import EventArrays
 from introrank.model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from introrank.service.errors import NotFoundError
 from introrank.service.serving.profile_cache import Profile, ProfileCache
-from introrank.service.store.aggregates import PairStates, states_from_events
-from introrank.service.store.tables import Contact, Event, Owner
+from introrank.service.store.aggregates import (
+    PairStates,
+    concat_states,
+    load_owner_states,
+    read_owner_events,
+    states_from_events,
+    take_states,
+)
+from introrank.service.store.tables import Contact, Owner
 
 CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
@@ -79,13 +86,28 @@ def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFra
     return frame
 
 
+def replay_states(conn: Connection, tenant_id: int, owner_id: str, before: float,
+                  only_changed_since: float | None = None) -> PairStates:
+    """The owner's pair states rebuilt from the stored events strictly before ``before``.
+
+    ``only_changed_since``: replay only the pairs whose stored aggregate has an event at or after
+    that time (the others' stored state already is their state then). One raw read in index order.
+    """
+    return states_from_events(read_owner_events(conn, tenant_id, owner_id, before, only_changed_since))
+
+
 def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float) -> PairStates:
-    """The owner's pair states rebuilt from stored events strictly before ``as_of``."""
-    columns = [Event.owner_id, Event.contact_id, Event.occurred_at, Event.type, Event.direction, Event.useful]
-    query = select(*columns).where(Event.tenant_id == tenant_id, Event.owner_id == owner_id,
-                                   Event.occurred_at < as_of)
-    events = pd.DataFrame(conn.execute(query).all(), columns=[c.key for c in columns])
-    return states_from_events(events)
+    """The owner's pair states at ``as_of``: what the stored events strictly before it say.
+
+    A pair with no event at or after ``as_of`` has the same events before it as now, so its
+    stored aggregate is its state; only the other pairs are replayed from their events.
+    """
+    stored = load_owner_states(conn, tenant_id, owner_id)
+    kept = np.flatnonzero(~(stored.scalars["last_ts"] >= as_of))
+    if len(kept) == len(stored.pairs):
+        return stored
+    replayed = replay_states(conn, tenant_id, owner_id, as_of, only_changed_since=as_of)
+    return concat_states(take_states(stored, kept), replayed)
 
 
 def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None) -> Profile:
@@ -122,17 +144,21 @@ def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.Dat
             raise ValueError("candidate_features needs the contacts or their profile")
         profile = build_profile(owner, contacts, goal)
     ids = states.pairs[CONTACT_ID].to_numpy(object)
-    keep = ~np.isnan(states.scalars["last_ts"]) & (profile.positions(ids) >= 0)
-    idx = np.flatnonzero(keep)
-    idx = idx[np.argsort(ids[idx], kind="stable")]  # one canonical order
-    scalars = {k: v[idx] for k, v in states.scalars.items()}
-    remap = np.full(len(ids), -1, dtype=np.int64)
-    remap[idx] = np.arange(len(idx))
-    recent = states.recent.take(remap[states.recent.pair] >= 0)
-    order = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
-    recent = EventArrays(remap[recent.pair][order], recent.ts[order], recent.type_code[order],
-                         recent.dir_code[order], recent.useful[order])
+    positions = profile.positions(ids)
+    idx = np.flatnonzero(~np.isnan(states.scalars["last_ts"]) & (positions >= 0))
+    idx = idx[np.argsort(ids[idx], kind="stable")]  # one canonical order (linear on ids already in it)
+    if len(idx) == len(ids) and bool(np.all(idx == np.arange(len(idx)))):
+        scalars, recent = states.scalars, states.recent  # every state a candidate, already in order
+    else:
+        scalars = {k: v[idx] for k, v in states.scalars.items()}
+        remap = np.full(len(ids), -1, dtype=np.int64)
+        remap[idx] = np.arange(len(idx))
+        recent = states.recent.take(remap[states.recent.pair] >= 0)
+        order = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
+        recent = EventArrays(remap[recent.pair][order], recent.ts[order], recent.type_code[order],
+                             recent.dir_code[order], recent.useful[order])
     windows = window_stats(recent, at, len(idx))
-    rows_at = profile.positions(ids[idx])
-    rows = profile.contacts.iloc[rows_at].reset_index(drop=True)
+    rows_at = positions[idx]
+    whole = len(rows_at) == len(profile.contacts) and bool(np.all(rows_at == np.arange(len(rows_at))))
+    rows = profile.contacts if whole else profile.contacts.iloc[rows_at].reset_index(drop=True)
     return assemble(dynamic_features(scalars, windows, at), profile.static[rows_at]), rows, idx

@@ -69,6 +69,8 @@ def load_champion_model(settings: Settings, tenant: str | None) -> ServedModel |
     if champion is None:
         return None
     champion.ranker.num_threads = settings.score_threads
+    if settings.compile_models:
+        compile_in_background(champion.ranker)
     metrics = {}
     if champion.run_id:
         try:
@@ -78,6 +80,19 @@ def load_champion_model(settings: Settings, tenant: str | None) -> ServedModel |
             metrics = {}
     return ServedModel(champion.ranker, champion.label, champion.created_at, champion.run_id, metrics,
                        registry_version=champion.version)
+
+
+def compile_in_background(ranker: Any) -> threading.Thread:
+    """Compile ``ranker`` on a thread of its own: requests score with LightGBM until it is ready
+    (the same scores), so a model load never waits seconds for LLVM."""
+
+    def run() -> None:
+        if ranker.compile():
+            log.info("model compiled", extra={"seconds": round(ranker.compiled.seconds, 2)})
+
+    thread = threading.Thread(target=run, daemon=True, name="model-compile")
+    thread.start()
+    return thread
 
 
 def load_served_model(settings: Settings, tenant: str) -> ServedModel:

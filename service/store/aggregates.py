@@ -16,6 +16,7 @@ so concurrent folds of one owner run one after another and never lose an update.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,26 @@ class PairStates:
     pairs: pd.DataFrame  # owner_id, contact_id
     scalars: dict[str, np.ndarray]
     recent: EventArrays
+
+
+def take_states(states: PairStates, rows: np.ndarray) -> PairStates:
+    """The states of ``rows`` (ascending), their recent events renumbered and still in (pair, ts) order."""
+    remap = np.full(len(states.pairs), -1, dtype=np.int64)
+    remap[rows] = np.arange(len(rows))
+    recent = states.recent.take(remap[states.recent.pair] >= 0)
+    recent = EventArrays(remap[recent.pair], recent.ts, recent.type_code, recent.dir_code, recent.useful)
+    return PairStates(states.pairs.iloc[rows].reset_index(drop=True), {k: v[rows] for k, v in states.scalars.items()},
+                      recent)
+
+
+def concat_states(a: PairStates, b: PairStates) -> PairStates:
+    """``a``'s pairs then ``b``'s (distinct pairs), their recent events still in (pair, ts) order."""
+    n = len(a.pairs)
+    recent = EventArrays(*(np.concatenate([x, y]) for x, y in zip(
+        (a.recent.pair, a.recent.ts, a.recent.type_code, a.recent.dir_code, a.recent.useful),
+        (b.recent.pair + n, b.recent.ts, b.recent.type_code, b.recent.dir_code, b.recent.useful), strict=True)))
+    return PairStates(pd.concat([a.pairs, b.pairs], ignore_index=True),
+                      {k: np.concatenate([a.scalars[k], b.scalars[k]]) for k in a.scalars}, recent)
 
 
 def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
@@ -147,6 +168,25 @@ def read_events(conn: Connection, tenant_id: int, owner_ids: list[str]) -> pd.Da
     return pd.concat(frames, ignore_index=True) if frames else _columnar([], EVENT_COLUMNS)
 
 
+def read_owner_events(conn: Connection, tenant_id: int, owner_id: str, before: float,
+                      changed_since: float | None = None) -> pd.DataFrame:
+    """One owner's events strictly before ``before``, in (contact, time) order: a backtest's replay.
+
+    ``changed_since``: only the events of pairs whose stored aggregate has an event at or after
+    it. One raw read along the (tenant, owner, contact, occurred_at) index.
+    """
+    sql = (f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
+           "WHERE tenant_id = {m} AND owner_id = {m} AND occurred_at < {m}")
+    params: list = [tenant_id, owner_id, before]
+    if changed_since is not None:
+        sql += (" AND contact_id IN (SELECT contact_id FROM pair_aggregates WHERE tenant_id = {m} "
+                "AND owner_id = {m} AND last_ts >= {m})")
+        params += [tenant_id, owner_id, changed_since]
+    with raw_cursor(conn) as (cursor, mark):
+        cursor.execute(sql.format(m=mark) + " ORDER BY contact_id, occurred_at", params)
+        return _columnar(cursor.fetchall(), EVENT_COLUMNS)
+
+
 def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) -> None:
     """Tell every score cache that these owners' aggregates changed (same transaction as the change)."""
     with raw_cursor(conn) as (cursor, mark):
@@ -183,33 +223,49 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     return len(rows)
 
 
-STATE_COLUMNS = ["owner_id", "contact_id", "recent", *SCALAR_FIELDS]
+STATE_COLUMNS = [*SCALAR_FIELDS, "owner_id", "contact_id", "recent"]  # numbers first: one 2-D block
 _ZERO_WHEN_EMPTY = ("n_total", "n_in", "n_out", "n_give", "n_ask", "n_success", "warm_7", "warm_30", "warm_180")
+# What a NULL scalar reads as: the DBAPI turns NULL into None, which a float block cannot take in
+# one conversion. No stored scalar comes near it (times are epoch seconds, the rest are >= 0).
+_NULL = -1e300
+_SELECT = ", ".join([*(f"COALESCE({f}, {_NULL!r})" for f in SCALAR_FIELDS), *STATE_COLUMNS[len(SCALAR_FIELDS):]])
 
 
-def _fetch(conn: Connection, where: str, params: list) -> list[tuple]:
+def _fetch(conn: Connection, where: str, params: list, order: str = "") -> list[tuple]:
     """Raw DBAPI read inside the connection's transaction: the recommend path's hot loop."""
     with raw_cursor(conn) as (cursor, mark):
-        cursor.execute(f"SELECT {', '.join(STATE_COLUMNS)} FROM pair_aggregates WHERE {where.format(m=mark)}",
-                       params)
+        cursor.execute(f"SELECT {_SELECT} FROM pair_aggregates WHERE {where.format(m=mark)}"
+                       f"{order}", params)
         return cursor.fetchall()
 
 
 def _states_of(rows: list[tuple]) -> PairStates:
-    """Column-wise decode: one array per field, all blobs decoded in one frombuffer."""
-    columns = dict(zip(STATE_COLUMNS, zip(*rows, strict=True), strict=True)) if rows else {
-        c: () for c in STATE_COLUMNS}
-    pairs = pd.DataFrame({OWNER_ID: pd.Series(columns["owner_id"], dtype=object),
-                          CONTACT_ID: pd.Series(columns["contact_id"], dtype=object)})
-    scalars = {f: np.array(columns[f], dtype=float) for f in SCALAR_FIELDS}  # None -> nan
-    for f in _ZERO_WHEN_EMPTY:
-        scalars[f] = np.nan_to_num(scalars[f])
-    return PairStates(pairs, scalars, decode_recent(list(columns["recent"])))
+    """Column-wise decode without per-row Python: the rows become one object block, sliced by column.
+
+    The scalars (``_NULL`` for NULL) are one ``(n, len(SCALAR_FIELDS))`` float block, NULL
+    times become NaN and NULL counts and sums 0; every blob is decoded in one ``frombuffer``.
+    """
+    width, n_scalars = len(STATE_COLUMNS), len(SCALAR_FIELDS)
+    block = np.fromiter(chain.from_iterable(rows), dtype=object, count=len(rows) * width).reshape(len(rows), width)
+    numbers = block[:, :n_scalars].astype(np.float64).T.copy()  # row i = field i, each contiguous
+    null = numbers == _NULL
+    numbers[null] = np.nan
+    zero = [SCALAR_FIELDS.index(f) for f in _ZERO_WHEN_EMPTY]
+    numbers[zero] = np.where(null[zero], 0.0, numbers[zero])
+    pairs = pd.DataFrame({OWNER_ID: pd.Series(block[:, n_scalars], dtype=object),
+                          CONTACT_ID: pd.Series(block[:, n_scalars + 1], dtype=object)})
+    scalars = dict(zip(SCALAR_FIELDS, numbers, strict=True))
+    return PairStates(pairs, scalars, decode_recent(block[:, n_scalars + 2].tolist()))
 
 
 def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairStates:
-    """Every stored state of one owner (the recommend path: one indexed range read)."""
-    return _states_of(_fetch(conn, "tenant_id = {m} AND owner_id = {m}", [tenant_id, owner_id]))
+    """Every stored state of one owner (the recommend path: one indexed range read).
+
+    In contact order, which the primary key gives for free; ``candidate_features``
+    then finds its canonical order already there and skips re-ordering the events.
+    """
+    return _states_of(_fetch(conn, "tenant_id = {m} AND owner_id = {m}", [tenant_id, owner_id],
+                             " ORDER BY contact_id"))
 
 
 def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame, *, keep_impressions: bool = False) -> int:

@@ -20,10 +20,8 @@ from __future__ import annotations
 from typing import cast
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Connection, Table, and_, exists, func, select
 
-from introrank.model.constants import CONTACT_ID
 from introrank.service.store.concurrency import lock_owners
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.tables import Event, Feedback, PairAggregate, ServedRecommendation
@@ -99,18 +97,23 @@ def impressions_as_of(conn: Connection, tenant_id: int, owner_id: str, at: float
     Rows stored before ``received_at`` existed replay by their ``occurred_at``.
     """
     served_log = ServedRecommendation
-    served = pd.DataFrame(conn.execute(select(served_log.contact_id, served_log.served_at).where(
-        served_log.tenant_id == tenant_id, served_log.owner_id == owner_id, served_log.served_at < at)).all(),
-        columns=[CONTACT_ID, "served_at"])
-    if served.empty:
+    served = conn.execute(select(served_log.contact_id, served_log.served_at).where(
+        served_log.tenant_id == tenant_id, served_log.owner_id == owner_id, served_log.served_at < at)).all()
+    if not served:
         return {}
     answered: dict[str, float] = {}
+    shown = select(served_log.contact_id).where(  # only served contacts matter: skip the others' events
+        served_log.tenant_id == tenant_id, served_log.owner_id == owner_id, served_log.served_at < at).distinct()
     for table in (Event, Feedback):
         stored = func.coalesce(table.received_at, table.occurred_at)
         query = select(table.contact_id, func.max(stored)).where(
-            and_(table.tenant_id == tenant_id, table.owner_id == owner_id, stored < at)).group_by(table.contact_id)
+            and_(table.tenant_id == tenant_id, table.owner_id == owner_id, stored < at,
+                 table.contact_id.in_(shown))).group_by(table.contact_id)
         for contact_id, when in conn.execute(query):
             answered[contact_id] = max(answered.get(contact_id, -np.inf), float(when))
-    last = served[CONTACT_ID].map(answered).astype(float).fillna(-np.inf)
-    counts = served[served["served_at"].to_numpy(float) > last.to_numpy()].groupby(CONTACT_ID).size()
-    return {str(contact): int(n) for contact, n in counts.items()}
+    # Plain tuples: a DataFrame built from SQLAlchemy rows probes each row's attributes (~10x slower).
+    counts: dict[str, int] = {}
+    for contact_id, served_at in served:
+        if float(served_at) > answered.get(contact_id, -np.inf):
+            counts[str(contact_id)] = counts.get(str(contact_id), 0) + 1
+    return counts
