@@ -22,10 +22,11 @@ from introrank.service.serving.profile_cache import Profile, ProfileCache
 from introrank.service.store.aggregates import PairStates, states_from_events
 from introrank.service.store.tables import Contact, Event, Owner
 
-CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
+CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.title, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
 OWNER_COLUMNS = (Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
-                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision)
+                 Owner.target_companies, Owner.profile_revision, Owner.state_revision, Owner.impression_revision,
+                 Owner.title)
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,11 @@ class OwnerRecord:
     profile_revision: int
     state_revision: int
     impression_revision: int = 0
+    title: str | None = None  # read for the stage when career_stage is empty
 
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
-        return pd.DataFrame({OWNER_ID: [self.owner_id], "career_stage": [self.career_stage],
+        return pd.DataFrame({OWNER_ID: [self.owner_id], "career_stage": [self.career_stage], "title": [self.title],
                              "industry": [self.industry], "goal": [self.goal],
                              "target_industries": [self.target_industries], "target_companies": [self.target_companies],
                              "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
@@ -57,7 +59,7 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
         raise NotFoundError("owner", owner_id)
     return OwnerRecord(row.owner_id, row.career_stage, row.industry, row.goal, list(row.target_industries or []),
                        list(row.target_companies or []), int(row.profile_revision), int(row.state_revision),
-                       int(row.impression_revision))
+                       int(row.impression_revision), row.title)
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
