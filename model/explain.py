@@ -41,7 +41,7 @@ def _stage_gap(v: float, r: pd.Series) -> str | None:
     if gap > 0:
         return f"They {verb} {gap} career {_plural(gap, 'stage', 'stages')} ahead of you{source}"
     if gap < 0:
-        return (f"They {verb} {-gap} career {_plural(gap, 'stage', 'stages')} behind you{source}: "
+        return (f"They {verb} {-gap} career {_plural(-gap, 'stage', 'stages')} behind you{source}: "
                 "a chance to give back")
     return f"They {verb} at your career stage{source}: a peer who knows your challenges"
 
