@@ -49,7 +49,9 @@ def _stage_gap(v: float, r: pd.Series) -> str | None:
 def _contact_stage(v: float, r: pd.Series) -> str:
     inferred = float(r.get("contact_stage_inferred", 0.0) or 0.0) == 1.0
     stage = CAREER_STAGES.get(int(v), "unknown")
-    return f"They appear to be at the {stage} stage (from their title)" if inferred else f"They are at the {stage} stage"
+    if inferred:
+        return f"They appear to be at the {stage} stage (from their title)"
+    return f"They are at the {stage} stage"
 
 
 def _balance(v: float) -> str:

@@ -195,12 +195,12 @@ def career_stage_from_title(title: object, company: object = None, industry: obj
 def stages_from_titles(titles: Iterable[object], companies: Iterable[object] | None = None,
                        industries: Iterable[object] | None = None) -> np.ndarray:
     """``career_stage_from_title`` of each row as floats (NaN unknown), each distinct row parsed once."""
-    titles = [_text(t) for t in titles]
-    companies = [_text(c) for c in companies] if companies is not None else [None] * len(titles)
-    industries = [_text(i) for i in industries] if industries is not None else [None] * len(titles)
+    title = [_text(t) for t in titles]
+    company = [_text(c) for c in companies] if companies is not None else [None] * len(title)
+    industry = [_text(i) for i in industries] if industries is not None else [None] * len(title)
     seen: dict[tuple[str | None, str | None, str | None], float] = {}
-    out = np.full(len(titles), np.nan)
-    for row, key in enumerate(zip(titles, companies, industries, strict=True)):
+    out = np.full(len(title), np.nan)
+    for row, key in enumerate(zip(title, company, industry, strict=True)):
         if key[0] is None:
             continue
         if key not in seen:
