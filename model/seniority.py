@@ -14,8 +14,10 @@ here once (``tests/test_seniority.py`` holds a few hundred titles):
 - at a bank (the company or industry says so), titles are inflated: "Vice
   President" is a senior individual contributor (4), "Assistant Vice President" 3,
   "Senior Vice President" and "Executive Director" 6;
-- a title with several roles ("Founder & CEO", "Engineer / Team Lead", "VP, Sales")
-  takes its highest stage, except that a student or intern marker anywhere wins (1);
+- a title with several parts ("Founder & CEO", "Engineer / Team Lead", "VP, Sales")
+  takes the highest stage a rule gives (a bare function like "Sales" gives none),
+  except that a student or intern marker anywhere wins (1); a title no rule
+  reads ("Software Engineer", "Account Executive") is a plain mid-career title (3);
 - a title in another language, or one that says no job ("Retired", "Open to work"),
   is unknown (None): a wrong stage is worse than none.
 """
@@ -128,8 +130,9 @@ _RULES: tuple[tuple[re.Pattern[str], int, int], ...] = tuple(
 def normalize_title(title: object) -> tuple[list[str], str]:
     """The title's role parts (lower-case words, abbreviations spelt out) and its " at Company" suffix.
 
-    Case and accents of ASCII letters, punctuation ("Sr.", "V.P.", "VP,"), "&" and
-    "and", "/", "|", " - " and "," (which join several roles) are handled here.
+    Case, Unicode forms, punctuation ("Sr.", "V.P.", "Co-Founder") and abbreviations are
+    undone here; "&", "and", "/", "|", ";", " - " and "," split the title into parts
+    (several roles, or a role and its function: "VP, Sales").
     """
     if title is None or (isinstance(title, float) and np.isnan(title)):
         return [], ""
