@@ -2,7 +2,9 @@
 
 The reasons are the features that pushed this contact's score up the most
 (``pred_contrib``), each rendered with its real value. Features that say the same
-thing (the stage gap and the 2-3-ahead flag) share one sentence.
+thing (the stage gap and the 2-3-ahead flag) share one sentence. A stage read from
+a job title rather than given is said as a guess: "They appear to be ... (from
+their title)".
 """
 
 from __future__ import annotations
@@ -25,13 +27,31 @@ def _plural(v: float, one: str, many: str) -> str:
     return one if int(round(v)) == 1 else many
 
 
-def _stage_gap(v: float) -> str | None:
-    gap = int(round(v))
+def _source(r: pd.Series) -> str:
+    """Where an inferred stage came from, as the end of a sentence ('' when both were given)."""
+    theirs, yours = (float(r.get(f, 0.0) or 0.0) == 1.0 for f in ("contact_stage_inferred", "owner_stage_inferred"))
+    if theirs and yours:
+        return " (from your job titles)"
+    return " (from their title)" if theirs else " (from your title)" if yours else ""
+
+
+def _stage_gap(v: float, r: pd.Series) -> str | None:
+    gap, source = int(round(v)), _source(r)
+    verb = "appear to be" if source else "are"
     if gap > 0:
-        return f"They are {gap} career {_plural(gap, 'stage', 'stages')} ahead of you"
+        return f"They {verb} {gap} career {_plural(gap, 'stage', 'stages')} ahead of you{source}"
     if gap < 0:
-        return f"They are {-gap} career {_plural(gap, 'stage', 'stages')} behind you: a chance to give back"
-    return "They are at your career stage: a peer who knows your challenges"
+        return (f"They {verb} {-gap} career {_plural(-gap, 'stage', 'stages')} behind you{source}: "
+                "a chance to give back")
+    return f"They {verb} at your career stage{source}: a peer who knows your challenges"
+
+
+def _contact_stage(v: float, r: pd.Series) -> str:
+    inferred = float(r.get("contact_stage_inferred", 0.0) or 0.0) == 1.0
+    stage = CAREER_STAGES.get(int(v), "unknown")
+    if inferred:
+        return f"They appear to be at the {stage} stage (from their title)"
+    return f"They are at the {stage} stage"
 
 
 def _balance(v: float) -> str:
@@ -82,9 +102,11 @@ TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
     "inbound_recency_rank": lambda v, r: "One of the contacts who reached out most recently" if v <= 0.2 else None,
     "days_behind_freshest": lambda v, r: None,
     "owner_stage": lambda v, r: None,
-    "contact_stage": lambda v, r: f"They are at the {CAREER_STAGES.get(int(v), 'unknown')} stage",
-    "stage_gap": lambda v, r: _stage_gap(v),
-    "stage_2_3_ahead": lambda v, r: _stage_gap(r["stage_gap"]) if v == 1 else None,
+    "contact_stage": _contact_stage,
+    "stage_gap": _stage_gap,
+    "stage_2_3_ahead": lambda v, r: _stage_gap(r["stage_gap"], r) if v == 1 else None,
+    "owner_stage_inferred": lambda v, r: None,  # said with the gap, as "(from your title)"
+    "contact_stage_inferred": lambda v, r: None,  # said with the gap, as "(from their title)"
     "mutual_connections": lambda v, r: f"You share {_n(v)} mutual {_plural(v, 'connection', 'connections')}",
     "industry_match": lambda v, r: "They work in an industry you are targeting" if v == 1 else None,
     "company_match": lambda v, r: "They work at a company you are targeting" if v == 1 else None,

@@ -8,6 +8,10 @@ the events strictly before each cut; the service on the aggregates it keeps
 per pair; the stateless scorer on the events in the request.
 ``FEATURE_SCHEMA_VERSION`` travels with every trained model and must be bumped
 whenever a definition here changes.
+
+A stage left empty is read from the job title (``introrank.model.seniority``), for
+the owner and the contact alike, and ``*_stage_inferred`` says so: real CRM exports
+have titles, not stages, and the model weighs a guessed stage on its own.
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ from introrank.model.constants import (
     SKILL_BUILDING,
     TARGET_COMPANIES,
     TARGET_INDUSTRIES,
+    TITLE,
 )
 from introrank.model.events import SECONDS_PER_DAY, EventArrays
+from introrank.model.seniority import stages_from_titles
 
-FEATURE_SCHEMA_VERSION = "2"
+FEATURE_SCHEMA_VERSION = "3"  # 3: stages inferred from titles, and the two *_stage_inferred flags
 
 DYNAMIC_FEATURES = (
     "days_since_last_event",
@@ -79,6 +85,8 @@ STATIC_FEATURES = (
     "contact_stage",
     "stage_gap",
     "stage_2_3_ahead",
+    "owner_stage_inferred",
+    "contact_stage_inferred",
     "mutual_connections",
     "industry_match",
     "company_match",
@@ -154,6 +162,8 @@ def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.Data
             "contact_stage": frame["contact_stage"],
             "stage_gap": gap,
             "stage_2_3_ahead": ahead,
+            "owner_stage_inferred": frame["owner_stage_inferred"].fillna(0.0),
+            "contact_stage_inferred": frame["contact_stage_inferred"].fillna(0.0),
             "mutual_connections": frame["mutual_connections"],
             "industry_match": industry,
             "company_match": company,
@@ -166,12 +176,34 @@ def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.Data
     return out
 
 
+def stage_or_title(frame: pd.DataFrame, company: pd.Series | None, industry: pd.Series | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's career stage, read from its title where the stage is empty, and whether it was.
+
+    The title is only parsed where it is needed. Without a title column (older
+    exports, the CollegeMsg log) every stage stays as given.
+    """
+    stage = pd.to_numeric(frame[CAREER_STAGE], errors="coerce").to_numpy(dtype=float, copy=True)
+    missing = np.isnan(stage)
+    inferred = np.zeros(len(stage))
+    if TITLE in frame and missing.any():
+        def pick(column: pd.Series | None) -> list | None:
+            return None if column is None else list(column.to_numpy(object)[missing])
+        parsed = stages_from_titles(frame[TITLE].to_numpy(object)[missing], pick(company), pick(industry))
+        stage[missing] = parsed
+        inferred[missing] = ~np.isnan(parsed)
+    return stage, inferred
+
+
 def _owner_columns(owners: pd.DataFrame) -> pd.DataFrame:
+    industry = owners[INDUSTRY] if INDUSTRY in owners else None
+    stage, inferred = stage_or_title(owners, None, industry)
     return pd.DataFrame(
         {
             OWNER_ID: owners[OWNER_ID].astype(str),
-            "owner_stage": pd.to_numeric(owners[CAREER_STAGE], errors="coerce").astype(float),
-            "owner_industry": owners[INDUSTRY] if INDUSTRY in owners else None,
+            "owner_stage": stage,
+            "owner_stage_inferred": inferred,
+            "owner_industry": industry,
             "owner_goal": owners[GOAL],
             "targets_ind": _as_lists(owners, TARGET_INDUSTRIES),
             "targets_comp": _as_lists(owners, TARGET_COMPANIES),
@@ -181,11 +213,13 @@ def _owner_columns(owners: pd.DataFrame) -> pd.DataFrame:
 
 def _contact_columns(contacts: pd.DataFrame) -> pd.DataFrame:
     mutual = contacts[MUTUAL_CONNECTIONS] if MUTUAL_CONNECTIONS in contacts else np.nan
+    stage, inferred = stage_or_title(contacts, contacts[COMPANY], contacts[INDUSTRY])
     return pd.DataFrame(
         {
             OWNER_ID: contacts[OWNER_ID].astype(str),
             CONTACT_ID: contacts[CONTACT_ID].astype(str),
-            "contact_stage": pd.to_numeric(contacts[CAREER_STAGE], errors="coerce").astype(float),
+            "contact_stage": stage,
+            "contact_stage_inferred": inferred,
             "contact_industry": contacts[INDUSTRY],
             "contact_company": contacts[COMPANY],
             "mutual_connections": pd.to_numeric(pd.Series(mutual, index=contacts.index),

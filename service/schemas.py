@@ -81,6 +81,7 @@ class Strict(BaseModel):
 
 class OwnerBase(Strict):
     career_stage: int | None = Stage
+    title: Text | None = Field(default=None, description="Job title; the career stage is read from it when empty")
     industry: Text | None = None
     goal: GoalName
     target_industries: TextList = Field(default_factory=list)
@@ -99,7 +100,7 @@ class ContactBase(Strict):
     name: Text | None = Field(default=None, description="PII: stored, never logged")
     company: Text | None = None
     industry: Text | None = None
-    title: Text | None = None
+    title: Text | None = Field(default=None, description="Job title; the career stage is read from it when empty")
     career_stage: int | None = Stage
     tags: TextList = Field(default_factory=list)
     mutual_connections: int | None = Field(default=None, ge=0, le=MAX_MUTUAL_CONNECTIONS)

@@ -146,6 +146,7 @@ def _list(value: object) -> list[str]:
 
 def owner_body(row: pd.Series) -> dict:
     return {"career_stage": int(row["career_stage"]) if _clean(row["career_stage"]) else None,
+            "title": _clean(row.get("title")),
             "industry": _clean(row["industry"]), "goal": row["goal"],
             "target_industries": _list(row.get("target_industries")),
             "target_companies": _list(row.get("target_companies"))}

@@ -104,6 +104,57 @@ def test_goal_override_changes_goal_features_only():
     pd.testing.assert_series_equal(job["stage_gap"], mentor["stage_gap"])
 
 
+def test_empty_stage_is_read_from_the_title_and_flagged():
+    contacts = _contacts().assign(title=["Product Manager", "VP Engineering"], career_stage=["4", ""])
+    owners = _owners().assign(career_stage=[""], title=["Engineering Manager at Initech"])
+    f = static_features(contacts[["owner_id", "contact_id"]], owners, contacts)
+    # c1's given stage wins over its title; c2's comes from its title, and so does the owner's.
+    assert list(f["contact_stage"]) == [4, 7] and list(f["contact_stage_inferred"]) == [0, 1]
+    assert list(f["owner_stage"]) == [5, 5] and list(f["owner_stage_inferred"]) == [1, 1]
+    assert list(f["stage_gap"]) == [-1, 2] and list(f["stage_2_3_ahead"]) == [0, 1]
+
+
+def test_a_title_that_says_nothing_leaves_the_stage_unknown():
+    contacts = _contacts().assign(title=["Geschäftsführer", None], career_stage=["", ""])
+    f = static_features(contacts[["owner_id", "contact_id"]], _owners(), contacts)
+    assert f["contact_stage"].isna().all() and (f["contact_stage_inferred"] == 0).all()
+    assert f["stage_gap"].isna().all() and f["stage_2_3_ahead"].isna().all()
+    # Exports without a title column at all (the owners here, CollegeMsg) keep the stages they give.
+    assert (f["owner_stage"] == 2).all() and (f["owner_stage_inferred"] == 0).all()
+
+
+def test_a_vice_president_at_a_bank_is_not_an_executive():
+    contacts = _contacts().assign(title=["Vice President", "Vice President"], career_stage=["", ""],
+                                  company=["Goldman Sachs", "Acme"], industry=["finance", "finance"])
+    f = static_features(contacts[["owner_id", "contact_id"]], _owners(), contacts)
+    assert list(f["contact_stage"]) == [4, 7]
+
+
+def test_title_inferred_stage_cannot_leak_outcomes():
+    """The inferred stage reads only profile text (title, company, industry), never an event.
+
+    So no outcome of any time can reach it: future intros, referrals and feedback change
+    nothing of it, and a profile feature is the same at every cut.
+    """
+    contacts = _contacts().assign(title=["Senior Engineer", "VP Engineering"], career_stage=["", ""])
+    owners = _owners().assign(career_stage=[""], title=["Analyst"])
+    future = pd.DataFrame([_event(900 + i, c, 121 + i, k, "in") for i, (c, k) in enumerate(
+        [("c1", "referral"), ("c2", "intro"), ("c2", "referral")])])
+    stage_columns = ["owner_stage", "owner_stage_inferred", "contact_stage", "contact_stage_inferred", "stage_gap",
+                     "stage_2_3_ahead"]
+
+    def at(cut, events):
+        return build_snapshots(events, owners, contacts, SnapshotConfig(), cuts=[cut]).set_index("contact_id")
+
+    without = at(CUT, _history())
+    with_future = at(CUT, pd.concat([_history(), future], ignore_index=True))
+    pd.testing.assert_frame_equal(without[list(FEATURE_NAMES)], with_future[list(FEATURE_NAMES)])
+    assert with_future.loc["c2", "label"] == 1 and without.loc["c2", "label"] == 0
+    later = at(CUT + 30 * DAY, _history())
+    pd.testing.assert_frame_equal(without[stage_columns], later[stage_columns])
+    assert list(without["contact_stage"]) == [4, 7] and (without["contact_stage_inferred"] == 1).all()
+
+
 def _random_events(rng, n, n_pairs):
     return EventArrays.build(rng.integers(0, n_pairs, n), T0 + rng.uniform(0, 400, n) * DAY,
                              rng.integers(0, 7, n), rng.integers(0, 2, n),

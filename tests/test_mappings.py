@@ -8,12 +8,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from introrank.model.features import static_features
 from introrank.service.store.csv_import import CsvImportError, import_csvs
 from introrank.service.store.csv_import.mappings import SHIPPED, load_mapping, shipped_names
+from introrank.service.store.frames import load_dataset
 from introrank.service.store.tables import Contact, Event, Owner
 
 DATA = Path(__file__).parent / "data"
@@ -124,6 +127,41 @@ def test_salesforce_sample_end_to_end(engine: Engine) -> None:
     assert (sofia.name, sofia.company, sofia.industry, sofia.title) == (
         "Sofia Rossi", "Wayne Enterprises", "Finance", "VP, Strategy",
     )  # fmt: skip
+
+
+def _stages(engine: Engine) -> dict[str, tuple[float, float, float, float]]:
+    """(contact stage, inferred, owner stage, inferred) per contact, as the feature code reads the import."""
+    data = load_dataset(engine, "acme")
+    static = static_features(data.contacts[["owner_id", "contact_id"]], data.owners, data.contacts)
+    columns = ["contact_stage", "contact_stage_inferred", "owner_stage", "owner_stage_inferred"]
+    return dict(zip(data.contacts["contact_id"], map(tuple, static[columns].to_numpy()), strict=True))
+
+
+def test_salesforce_titles_give_the_stages_of_contacts_and_owners(engine: Engine) -> None:
+    """No CRM exports a career stage: both sides' stages come from Title (User.Title for owners)."""
+    import_csvs(engine, "acme", **SALESFORCE, mapping="salesforce")
+    with engine.connect() as conn:
+        titles = dict(conn.execute(select(Owner.owner_id, Owner.title)).all())
+    assert titles == {"0055g00000A1b2CAAR": "Account Executive", "0055g00000A1b2DAAR": "Partner Manager"}
+    assert _stages(engine) == {
+        "0035g00000Xy1aAAAR": (7, 1, 3, 1),  # COO; the owner is an Account Executive
+        "0035g00000Xy1bAAAR": (5, 1, 3, 1),  # Head of Procurement
+        "0035g00000Xy1cAAAR": (7, 1, 3, 1),  # "VP, Strategy" (Finance is not a bank)
+        "0035g00000Xy1dAAAR": (6, 1, 3, 1),  # Director of Partnerships; the owner a Partner Manager (IC)
+        "0035g00000Xy1eAAAR": (4, 1, 3, 1),  # Staff Engineer
+    }
+
+
+def test_hubspot_titles_give_contact_stages_and_an_owner_title_column_is_read(engine: Engine,
+                                                                             tmp_path: Path) -> None:
+    owners = rewrite(HUBSPOT["owners"], tmp_path / "owners.csv", change=lambda rows: [
+        row.append(text) for row, text in zip(rows, ["Job Title", "Head of Partnerships", ""], strict=True)])
+    import_csvs(engine, "acme", **{**HUBSPOT, "owners": owners}, mapping="hubspot")
+    stages = _stages(engine)
+    assert stages["51201"] == (7, 1, 5, 1)  # CTO; the owner is a Head of Partnerships
+    assert stages["51202"][:2] == (4, 1)  # VP Partnerships at Contoso Bank: a bank's VP
+    assert stages["51203"][:2] == (5, 1) and stages["51205"][:2] == (4, 1)
+    assert np.isnan(stages["51204"][2]) and stages["51204"][:2] == (6, 1)  # this owner has no title
 
 
 def test_mapping_by_path_and_reimport(sqlite_engine: Engine, db_snapshot: Callable) -> None:

@@ -64,3 +64,22 @@ def test_impressions_sink_a_contact():
     shown = rerank(scores, np.array(["", ""], dtype=object), np.zeros(2, bool), np.full(2, np.nan), k=2,
                    unanswered_impressions=np.array([3.0, 0.0]))
     assert plain.tolist() == [0, 1] and shown.tolist() == [1, 0]
+
+
+def test_a_stage_read_from_a_title_is_said_as_a_guess():
+    frame = pd.DataFrame([_row(stage_gap=2.0, stage_2_3_ahead=1.0, contact_stage=7.0, contact_stage_inferred=1.0),
+                          _row(stage_gap=-1.0, stage_2_3_ahead=0.0, owner_stage_inferred=1.0),
+                          _row(stage_gap=0.0, contact_stage_inferred=1.0, owner_stage_inferred=1.0),
+                          _row(stage_gap=3.0, stage_2_3_ahead=1.0)])
+    contrib = np.zeros((4, len(FEATURE_NAMES) + 1))
+    contrib[:, list(FEATURE_NAMES).index("stage_gap")] = 1.0
+    contrib[:, list(FEATURE_NAMES).index("contact_stage_inferred")] = 2.0  # the flag itself says nothing
+    reasons = [r[0] for r in top_reasons(frame, contrib)]
+    assert reasons == [
+        "They appear to be 2 career stages ahead of you (from their title)",
+        "They appear to be 1 career stage behind you (from your title): a chance to give back",
+        "They appear to be at your career stage (from your job titles): a peer who knows your challenges",
+        "They are 3 career stages ahead of you",
+    ]
+    contrib[:, list(FEATURE_NAMES).index("contact_stage")] = 3.0
+    assert top_reasons(frame, contrib)[0][0] == "They appear to be at the executive stage (from their title)"

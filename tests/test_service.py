@@ -143,6 +143,42 @@ def test_recommendation_body(served, tiny):
     assert goal["goal"] == "career_support"
 
 
+def _title_network(now: pd.Timestamp) -> tuple[dict, list[dict], list[dict]]:
+    """An owner at stage 5 and contacts with one history each: a VP known only by title, and peers."""
+    owner = {"career_stage": 5, "goal": "skill_building", "industry": "software"}
+    contacts = [{"contact_id": "vp", "title": "VP Engineering", "company": "Initech", "industry": "software"}]
+    contacts += [{"contact_id": f"peer{i}", "title": "Engineering Manager", "career_stage": 5,
+                  "company": f"Peer Co {i}", "industry": "software"} for i in range(6)]
+    events = [{"event_id": f"{c['contact_id']}-{k}", "owner_id": "tt", "contact_id": c["contact_id"],
+               "occurred_at": (now - pd.Timedelta(days=days)).isoformat(), "type": kind, "direction": direction}
+              for c in contacts for k, (days, kind, direction) in enumerate(
+                  [(200, "meeting", "out"), (120, "message", "out"), (118, "message", "in"), (40, "give", "out"),
+                   (12, "message", "out"), (11, "message", "in")])]
+    return owner, contacts, events
+
+
+def test_a_contact_known_only_by_title_gets_the_inferred_stage_reason(served):
+    _, a, _, _, _ = served
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    owner, contacts, events = _title_network(now)
+    assert a.put("/v1/owners/tt", json=owner).json()["title"] is None
+    a.put("/v1/owners/tt/contacts", json={"contacts": contacts}).raise_for_status()
+    a.post("/v1/events", json={"events": events}).raise_for_status()
+    inferred = "They appear to be 2 career stages ahead of you (from their title)"
+    stored = {r["contact_id"]: r["reasons"] for r in a.get("/v1/owners/tt/recommendations").json()["recommendations"]}
+    assert inferred in stored["vp"]
+    assert not any("appear" in s for c, reasons in stored.items() if c != "vp" for s in reasons)
+    # The stateless scorer reads the same title from the request body.
+    body = {"owner": {"owner_id": "tt", **owner}, "contacts": contacts, "as_of": now.isoformat(),
+            "events": [{k: v for k, v in e.items() if k != "owner_id"} for e in events]}
+    scored = {r["contact_id"]: r["reasons"] for r in a.post("/v1/score", json=body).json()["recommendations"]}
+    assert inferred in scored["vp"]
+    # An owner known only by title too: both stages are read, and the sentence says so.
+    a.put("/v1/owners/tt", json={**owner, "career_stage": None, "title": "Engineering Manager"}).raise_for_status()
+    both = {r["contact_id"]: r["reasons"] for r in a.get("/v1/owners/tt/recommendations").json()["recommendations"]}
+    assert "They appear to be 2 career stages ahead of you (from your job titles)" in both["vp"]
+
+
 def test_erasure_leaves_no_row_behind(served, tiny):
     _, a, _, _, engine = served
     load_through_api(a, tiny)

@@ -46,6 +46,7 @@ from introrank.model.constants import (
     TYPE,
     USEFUL,
 )
+from introrank.model.seniority import stages_from_titles
 from introrank.training.cuts import SECONDS_PER_DAY, cut_times
 from introrank.training.simulate import (
     MAX_CONTACTS,
@@ -200,9 +201,30 @@ def test_csv_files_have_the_import_columns_and_formats(network: SimulatedNetwork
 
 def test_a_few_percent_of_profile_fields_are_unknown(network: SimulatedNetwork) -> None:
     contacts = network.contacts
-    for column in (COMPANY, INDUSTRY, CAREER_STAGE, TITLE):
+    for column in (COMPANY, INDUSTRY, TITLE):
         assert 0.005 < contacts[column].isna().mean() < 0.1, column
     assert 0.001 < contacts[DO_NOT_RECOMMEND].mean() < 0.05
+
+
+def test_a_share_of_stages_is_left_to_the_title(network: SimulatedNetwork) -> None:
+    """As in a real export: many contacts (and some owners) have a title and no stage."""
+    contacts, owners = network.contacts, network.owners
+    title_only = contacts[CAREER_STAGE].isna() & contacts[TITLE].notna()
+    assert 0.2 < title_only.mean() < 0.45
+    assert 0.005 < (contacts[CAREER_STAGE].isna() & contacts[TITLE].isna()).mean() < 0.05
+    assert owners[CAREER_STAGE].isna().any() and owners[CAREER_STAGE].notna().any()
+    assert owners.loc[owners[CAREER_STAGE].isna(), TITLE].notna().all()
+
+
+def test_titles_say_the_true_stage_or_nothing(network: SimulatedNetwork) -> None:
+    """Every simulated title reads as its row's stage, except the few in another language (unknown)."""
+    for frame in (network.contacts, network.owners):
+        known = frame[frame[CAREER_STAGE].notna() & frame[TITLE].notna()]
+        parsed = stages_from_titles(known[TITLE])
+        foreign = np.isnan(parsed)
+        assert 0 < foreign.mean() < 0.1 or len(known) < 100
+        np.testing.assert_array_equal(parsed[~foreign], known[CAREER_STAGE].to_numpy(dtype=float)[~foreign])
+    assert network.contacts[TITLE].nunique() > 100  # a vocabulary, not a label per stage
 
 
 def test_strong_ties_by_mutual_connections_are_busier(network: SimulatedNetwork) -> None:

@@ -30,11 +30,11 @@ from introrank.service.store.aggregates import (
 )
 from introrank.service.store.tables import Contact, Owner
 
-CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.career_stage,
+CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.title, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
 OWNER_COLUMNS = (Owner.owner_id, Owner.incarnation, Owner.career_stage, Owner.industry, Owner.goal,
                  Owner.target_industries, Owner.target_companies, Owner.profile_revision, Owner.state_revision,
-                 Owner.impression_revision)
+                 Owner.impression_revision, Owner.title)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class OwnerRecord:
     profile_revision: int
     state_revision: int
     impression_revision: int = 0
+    title: str | None = None  # read for the stage when career_stage is empty
 
     @property
     def profile_validity(self) -> tuple[str, int]:
@@ -61,7 +62,8 @@ class OwnerRecord:
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
         return pd.DataFrame({OWNER_ID: [self.owner_id], "incarnation": [self.incarnation],
-                             "career_stage": [self.career_stage], "industry": [self.industry], "goal": [self.goal],
+                             "career_stage": [self.career_stage], "title": [self.title],
+                             "industry": [self.industry], "goal": [self.goal],
                              "target_industries": [self.target_industries], "target_companies": [self.target_companies],
                              "profile_revision": [self.profile_revision], "state_revision": [self.state_revision]})
 
@@ -72,7 +74,7 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
         raise NotFoundError("owner", owner_id)
     return OwnerRecord(row.owner_id, row.incarnation, row.career_stage, row.industry, row.goal,
                        list(row.target_industries or []), list(row.target_companies or []),
-                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision))
+                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision), row.title)
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:

@@ -29,9 +29,9 @@ EVENT_COLUMNS = [OWNER_ID, CONTACT_ID, "occurred_at", "type", "direction", "usef
 def request_frames(body: ScoreRequest) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     owner_id = body.owner.owner_id
     owner = pd.DataFrame([{OWNER_ID: owner_id, **body.owner.model_dump(exclude={"owner_id"})}])
-    contacts = pd.DataFrame([{OWNER_ID: owner_id, **c.model_dump(exclude={"name", "tags", "title"})}
+    contacts = pd.DataFrame([{OWNER_ID: owner_id, **c.model_dump(exclude={"name", "tags"})}
                              for c in body.contacts],
-                            columns=[OWNER_ID, CONTACT_ID, "company", "industry", "career_stage",
+                            columns=[OWNER_ID, CONTACT_ID, "company", "industry", "title", "career_stage",
                                      "mutual_connections", "do_not_recommend"])
     known: set[str] = set()
     for i, contact in enumerate(body.contacts):

@@ -20,8 +20,8 @@ def load_dataset(engine: Engine, tenant: str) -> Dataset:
         tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
     if tenant_id is None:
         raise LookupError(f"tenant {tenant!r} has no data; import some with `introrank import`")
-    owners = _frame(engine, [Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal,
-                             Owner.target_industries, Owner.target_companies], Owner.tenant_id == tenant_id)
+    owners = _frame(engine, [Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,
+                             Owner.target_companies, Owner.title], Owner.tenant_id == tenant_id)
     contacts = _frame(engine, [Contact.owner_id, Contact.contact_id, Contact.company, Contact.industry,
                                Contact.title, Contact.career_stage, Contact.mutual_connections,
                                Contact.do_not_recommend], Contact.tenant_id == tenant_id)

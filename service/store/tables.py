@@ -165,6 +165,8 @@ class Owner(Base):
     career_stage: Mapped[int | None] = mapped_column(Integer)
     industry: Mapped[str | None] = mapped_column(String())
     goal: Mapped[str] = mapped_column(String())
+    # The owner's job title: their career stage is read from it when career_stage is empty.
+    title: Mapped[str | None] = mapped_column(String())
     target_industries: Mapped[list[str]] = mapped_column(default=list)
     target_companies: Mapped[list[str]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

@@ -100,10 +100,11 @@ def simulate_network(n_owners: int, seed: int, months: int = 12, start: str = "2
     events, (pair, cut, prob) = _run_chunks(chunk_seqs, rates, contacts.owner, clock, cuts,
                                             progress)
     owner_ids, contact_ids = ids("o", n_owners), ids("c", len(contacts.owner))
+    decor = np.random.default_rng(decor_seq)
+    contacts_out = contacts_frame(decor, contacts, owner_ids, contact_ids)
     return SimulatedNetwork(
-        owners=owners_frame(owners, owner_ids),
-        contacts=contacts_frame(np.random.default_rng(decor_seq), contacts, owner_ids,
-                                 contact_ids),
+        owners=owners_frame(decor, owners, owner_ids),
+        contacts=contacts_out,
         events=events_frame(events, contacts.owner, owner_ids, contact_ids),
         oracle=oracle_frame(pair, cut, prob, contacts.owner, owner_ids, contact_ids),
     )

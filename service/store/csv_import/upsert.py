@@ -30,7 +30,7 @@ OWNERS, CONTACTS = (Base.metadata.tables[t.__tablename__] for t in (Owner, Conta
 
 
 def write_owners(conn: Connection, tenant_id: int, rows: pd.DataFrame, path: Path) -> FileReport:
-    defaults: dict[str, Callable[[], object]] = {TARGET_INDUSTRIES: list, TARGET_COMPANIES: list}
+    defaults: dict[str, Callable[[], object]] = {TARGET_INDUSTRIES: list, TARGET_COMPANIES: list, TITLE: _none}
     return _upsert(conn, OWNERS, tenant_id, rows, Path(path), [OWNER_ID], defaults, stamp="updated_at")
 
 

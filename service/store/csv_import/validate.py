@@ -49,7 +49,7 @@ def _split_list(values: pd.Series) -> pd.Series:
 
 
 def validate_owners(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Typed owners: goal required; empty stage/industry/targets are unknown."""
+    """Typed owners: goal required; empty stage/industry/targets/title are unknown."""
     checks = Checks(frame, Path(path))
     checks.required(OWNER_ID, GOAL)
     checks.ids(OWNER_ID)
@@ -60,6 +60,8 @@ def validate_owners(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     out[CAREER_STAGE] = checks.integer(CAREER_STAGE, MIN_STAGE, MAX_STAGE, "career stage")
     out[INDUSTRY] = _text_or_none(frame[INDUSTRY])
     out[GOAL] = checks.choice(GOAL, GOALS, "goal").astype(object)
+    if TITLE in frame.columns:
+        out[TITLE] = _text_or_none(frame[TITLE])
     for column in (TARGET_INDUSTRIES, TARGET_COMPANIES):
         if column in frame.columns:
             out[column] = _split_list(frame[column])
