@@ -309,14 +309,17 @@ def load_stored(conn: Connection, tenant_id: int, pairs: pd.DataFrame) -> tuple[
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             where = "tenant_id = {m} AND owner_id = {m} AND contact_id IN (" + ", ".join(["{m}"] * len(chunk)) + ")"
-            found.update({(r[0], r[1]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
-    empty = (None, None, b"") + (None,) * len(SCALAR_FIELDS)
+            found.update({(r[-3], r[-2]): r for r in _fetch(conn, where, [tenant_id, owner_id, *chunk])})
+    n_scalars = len(SCALAR_FIELDS)
+    empty = (_NULL,) * n_scalars + (None, None, b"")  # STATE_COLUMNS' order: the scalars, then keys and blob
     rows = [found.get(key, empty) for key in zip(owners, contacts, strict=True)]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(STATE_COLUMNS)
-    scalars = {f: np.array(columns[3 + i], dtype=float) for i, f in enumerate(SCALAR_FIELDS)}  # None -> nan
-    for f in _ZERO_WHEN_EMPTY:
-        scalars[f] = np.nan_to_num(scalars[f])
-    return scalars, [bytes(b) for b in columns[2]]
+    scalars = {}
+    for i, f in enumerate(SCALAR_FIELDS):
+        values = np.array(columns[i], dtype=float)
+        values[values == _NULL] = 0.0 if f in _ZERO_WHEN_EMPTY else np.nan
+        scalars[f] = values
+    return scalars, [bytes(b) for b in columns[n_scalars + 2]]
 
 
 def merged_blobs(stored_last: np.ndarray, stored_blobs: list[bytes], batch: PairStates,
