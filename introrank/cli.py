@@ -99,18 +99,15 @@ def recommend(
     """
     import json
 
-    from sqlalchemy import select
-
     from introrank.service.serving.model_holder import load_served_model
     from introrank.service.serving.recommend import recommend as rank_owner
     from introrank.service.settings import get_settings
-    from introrank.service.store.engine import get_engine
-    from introrank.service.store.tables import Tenant
+    from introrank.service.store.engine import find_tenant, get_engine
 
     settings = get_settings()
     engine = get_engine(settings)
     with engine.connect() as conn:
-        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+        tenant_id = find_tenant(conn, tenant)
         if tenant_id is None:
             _fail(f"unknown tenant {tenant!r}")
         try:
@@ -426,18 +423,15 @@ def push(
     """
     import json
 
-    from sqlalchemy import select
-
     from introrank.service.integrations.webhooks import NoWebhookError, push_recommendations
     from introrank.service.settings import get_settings
-    from introrank.service.store.engine import get_engine
+    from introrank.service.store.engine import find_tenant, get_engine
     from introrank.service.store.secret_box import SecretKeyMissing, SecretUnreadable
-    from introrank.service.store.tables import Tenant
 
     settings = get_settings()
     engine = get_engine(settings)
     with engine.connect() as conn:
-        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+        tenant_id = find_tenant(conn, tenant)
     if tenant_id is None:
         _fail(f"unknown tenant {tenant!r}")
     try:

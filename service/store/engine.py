@@ -193,10 +193,14 @@ def write_connection(engine: Engine, *, bulk: bool = False, lock_wait: float | N
                 raw.execute(f"PRAGMA busy_timeout={restore_ms}")
 
 
+def find_tenant(conn: Connection, name: str) -> int | None:
+    """The id of tenant ``name``, or None when no such tenant is stored."""
+    return conn.execute(select(Tenant.id).where(Tenant.name == name)).scalar_one_or_none()
+
+
 def get_or_create_tenant(conn: Connection, name: str) -> int:
     """The id of tenant ``name``, creating it if needed (safe under concurrency)."""
-    found = select(Tenant.id).where(Tenant.name == name)
-    tenant_id = conn.execute(found).scalar_one_or_none()
+    tenant_id = find_tenant(conn, name)
     if tenant_id is not None:
         return tenant_id
     values = {"name": name, "created_at": utc_now()}
@@ -206,7 +210,7 @@ def get_or_create_tenant(conn: Connection, name: str) -> int:
     else:
         lite = sqlite.insert(Tenant).values(values)
         conn.execute(lite.on_conflict_do_nothing(index_elements=["name"]))
-    return conn.execute(found).scalar_one()
+    return conn.execute(select(Tenant.id).where(Tenant.name == name)).scalar_one()
 
 
 @contextmanager

@@ -6,7 +6,8 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Engine, select
 
 from introrank.model.dataset import Dataset
-from introrank.service.store.tables import Contact, Event, Owner, Tenant
+from introrank.service.store.engine import find_tenant
+from introrank.service.store.tables import Contact, Event, Owner
 
 
 def _frame(engine: Engine, columns: list, *where: ColumnElement[bool]) -> pd.DataFrame:
@@ -17,7 +18,7 @@ def _frame(engine: Engine, columns: list, *where: ColumnElement[bool]) -> pd.Dat
 
 def load_dataset(engine: Engine, tenant: str) -> Dataset:
     with engine.connect() as conn:
-        tenant_id = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+        tenant_id = find_tenant(conn, tenant)
     if tenant_id is None:
         raise LookupError(f"tenant {tenant!r} has no data; import some with `introrank import`")
     owners = _frame(engine, [Owner.owner_id, Owner.career_stage, Owner.industry, Owner.goal, Owner.target_industries,

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select, update
 
 from introrank.model.constants import BASE_MODEL
 from introrank.service.errors import AuthError
-from introrank.service.store.engine import get_or_create_tenant, write_connection
+from introrank.service.store.engine import find_tenant, get_or_create_tenant, write_connection
 from introrank.service.store.tables import ApiKey, Tenant, utc_now
 
 KEY_PREFIX = "ir_"
@@ -90,7 +90,7 @@ def create_api_key(engine: Engine, tenant: str, admin: bool = False, scopes: tup
         if create_tenant:
             tenant_id = get_or_create_tenant(conn, tenant)
         else:
-            found = conn.execute(select(Tenant.id).where(Tenant.name == tenant)).scalar_one_or_none()
+            found = find_tenant(conn, tenant)
             if found is None:
                 raise UnknownTenantError(tenant)
             tenant_id = found
