@@ -1,7 +1,7 @@
 """An owner's candidates as the model's inputs: the owner row, the profiles, the pair states, the features.
 
-The stored path reads the owner's aggregates, ``as_of`` replays the stored events
-before that time and the stateless scorer takes the request's events; all three
+The stored path reads the owner's aggregates, ``as_of`` takes the owner's states
+before that time (``states_as_of``: the stored rows, exact where they suffice) and the stateless scorer takes the request's events; all three
 end in ``candidate_features``, so they build the same matrix from the same data.
 """
 
@@ -20,15 +20,11 @@ from introrank.model.events import EventArrays
 from introrank.model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from introrank.service.errors import NotFoundError
 from introrank.service.serving.profile_cache import Profile, ProfileCache
-from introrank.service.store.aggregates import (
-    PairStates,
-    concat_states,
-    load_owner_states,
-    read_owner_events,
-    states_from_events,
-    take_states,
-)
+from introrank.service.store.aggregates import PairStates, read_owner_events, states_from_events
+from introrank.service.store.past_states import states_as_of
 from introrank.service.store.tables import Contact, Owner
+
+__all__ = ["states_as_of"]  # the backtest's states live with the store; serving imports them from here
 
 CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contact.title, Contact.career_stage,
                    Contact.mutual_connections, Contact.do_not_recommend)
@@ -92,24 +88,13 @@ def replay_states(conn: Connection, tenant_id: int, owner_id: str, before: float
                   only_changed_since: float | None = None) -> PairStates:
     """The owner's pair states rebuilt from the stored events strictly before ``before``.
 
+    The full replay is the reference ``states_as_of`` (``introrank.service.store.past_states``)
+    is held equal to; backtests do not call it.
+
     ``only_changed_since``: replay only the pairs whose stored aggregate has an event at or after
     that time (the others' stored state already is their state then). One raw read in index order.
     """
     return states_from_events(read_owner_events(conn, tenant_id, owner_id, before, only_changed_since))
-
-
-def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float) -> PairStates:
-    """The owner's pair states at ``as_of``: what the stored events strictly before it say.
-
-    A pair with no event at or after ``as_of`` has the same events before it as now, so its
-    stored aggregate is its state; only the other pairs are replayed from their events.
-    """
-    stored = load_owner_states(conn, tenant_id, owner_id)
-    kept = np.flatnonzero(~(stored.scalars["last_ts"] >= as_of))
-    if len(kept) == len(stored.pairs):
-        return stored
-    replayed = replay_states(conn, tenant_id, owner_id, as_of, only_changed_since=as_of)
-    return concat_states(take_states(stored, kept), replayed)
 
 
 def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None) -> Profile:
