@@ -1,8 +1,9 @@
 """An owner's candidates as the model's inputs: the owner row, the profiles, the pair states, the features.
 
 The stored path reads the owner's aggregates, ``as_of`` takes the owner's states
-before that time (``states_as_of``: the stored rows, exact where they suffice) and the stateless scorer takes the request's events; all three
-end in ``candidate_features``, so they build the same matrix from the same data.
+before that time (``states_as_of``: the stored rows, exact where they suffice) and
+the stateless scorer takes the request's events; all three end in
+``candidate_features``, so they build the same matrix from the same data.
 """
 
 from __future__ import annotations
