@@ -13,8 +13,9 @@ average are printed beside them. Measured, with the profile cache warm as a
 server has it and the score cache off:
 
 - the live cold recommendation (``serve_recommendations``, which also logs the list);
-- ``?as_of=`` at ``--days`` before the owner's newest stored event, whole call, and
-  its parts: ``states_as_of`` and ``impressions_as_of``;
+- ``?as_of=`` at ``--days`` before the owner's newest stored event and 1 s after the
+  owner's last served list (where ``impressions_as_of`` has the served log to replay),
+  whole call, and its parts: ``states_as_of`` and ``impressions_as_of``;
 - ``replay_states`` (every event before ``as_of`` replayed) for scale.
 """
 
@@ -75,6 +76,8 @@ def main() -> None:
                 "SELECT a.tenant_id, a.owner_id, MAX(a.last_ts) FROM pair_aggregates a "
                 "JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? "
                 "GROUP BY a.tenant_id, a.owner_id ORDER BY COUNT(*) DESC LIMIT 1", (TENANT,)).fetchone()
+            served_last = db.execute("SELECT MAX(served_at) FROM served_recommendations WHERE tenant_id = ? "
+                                     "AND owner_id = ?", (tenant_id, owner)).fetchone()[0]
             pairs, events = db.execute("SELECT (SELECT COUNT(*) FROM pair_aggregates WHERE owner_id = ?), "
                                        "(SELECT COUNT(*) FROM events WHERE owner_id = ?)", (owner, owner)).fetchone()
         settings = Settings(data_dir=store)
@@ -99,14 +102,16 @@ def main() -> None:
                                               text=True, cwd=Path(__file__).parent).stdout.strip(),
                      "introrank": str(Path(introrank.__file__).parent),  # the tree measured (PYTHONPATH)
                      "cold": median_ms(recommend(), args.n), "as_of": {}}
-        for days in args.days:
-            at = float(newest) - days * DAY
+        points = {f"newest - {days:g}d": float(newest) - days * DAY for days in args.days}
+        if served_last is not None:  # a backtest after lists were served: impressions are replayed
+            points["last served + 1 s"] = float(served_last) + 1.0
+        for name, at in points.items():
             row = {"whole": median_ms(recommend(at), args.n),
                    "states_as_of": median_ms(on_conn(states_as_of, at), args.n),
                    "impressions_as_of": median_ms(on_conn(impressions_as_of, at), args.n),
                    "replay_states": median_ms(on_conn(replay_states, at), max(args.n // 5, 3))}
             row["ratio_cpu_to_cold"] = row["whole"]["cpu_ms"] / out["cold"]["cpu_ms"]
-            out["as_of"][f"{days:g}d"] = row
+            out["as_of"][name] = row
         load.append(os.getloadavg())
         out["load_average"] = load
         engine.dispose()
@@ -116,8 +121,8 @@ def main() -> None:
           f"load average {load[0][0]:.2f} -> {load[1][0]:.2f}; CPU / wall ms, medians of {args.n}")
     print(f"{'':<24}{'whole call':>16}{'states_as_of':>16}{'impressions':>16}{'replay_states':>16}{'x cold':>8}")
     print(f"{'cold (live)':<24}{_pair(out['cold']):>16}")
-    for days, row in out["as_of"].items():
-        print(f"{'as_of newest - ' + days:<24}{_pair(row['whole']):>16}{_pair(row['states_as_of']):>16}"
+    for point, row in out["as_of"].items():
+        print(f"{'as_of ' + point:<24}{_pair(row['whole']):>16}{_pair(row['states_as_of']):>16}"
               f"{_pair(row['impressions_as_of']):>16}{_pair(row['replay_states']):>16}"
               f"{row['ratio_cpu_to_cold']:>8.2f}")
     if args.json:
