@@ -171,7 +171,8 @@ def boost(train_set: lgb.Dataset, val_set: lgb.Dataset, objective: str, config: 
           prior_strength: float) -> lgb.Booster:
     """One booster on binned sets, early-stopped on validation; the prior is set as both sets' ``init_score``."""
     for dataset in (train_set, val_set):
-        init_score = prior_strength * recency_prior(dataset.get_data()[:, PRIOR_COLUMN]) if prior_strength else None
+        recency = np.asarray(dataset.get_data())[:, PRIOR_COLUMN]  # the raw rows, kept (free_raw_data=False)
+        init_score = prior_strength * recency_prior(recency) if prior_strength else None
         dataset.set_init_score(init_score)
         if init_score is None:  # set_init_score(None) leaves the last one in place on a constructed set
             dataset.set_field("init_score", None)
