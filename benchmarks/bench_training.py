@@ -56,7 +56,7 @@ def quality(owners: int, seed: int, threads: int | None = None) -> dict:
         "objective": result.ranker.objective, "prior_strength": result.ranker.prior_strength,
         "seconds_snapshots": round(t_snap, 1),
         "seconds_fit": round(t_fit, 1), "cpu_seconds_fit": round(cpu_fit, 1), "seconds_total": round(total, 1),
-        "num_trees": result.ranker.booster.num_trees(), "num_leaves": config.num_leaves,
+        "num_trees": result.ranker.booster.num_trees(), "num_leaves": result.ranker.info["num_leaves"],
         "validation_grid": {k: round(v, 4) for k, v in result.ranker.info["validation_grid"].items()},
         "model_ndcg_at_10": model["ndcg_at_10"], "oracle_ndcg_at_10": table.loc[ORACLE, "ndcg_at_10"],
         "share_of_oracle": model["share_of_oracle_ndcg_at_10"], "best_baseline_ndcg_at_10": best_baseline,
