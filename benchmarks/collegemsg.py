@@ -163,9 +163,8 @@ def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON
         # Stage, industry and the other profile columns are unknown for everyone here, so
         # the logistic regression's imputer drops them; say nothing about it on every run.
         warnings.filterwarnings("ignore", message="Skipping features without any observed values")
-        train_config = TrainConfig(horizon_days=horizon_days)
-        if num_threads is not None:
-            train_config.num_threads = num_threads
+        train_config = (TrainConfig(horizon_days=horizon_days) if num_threads is None
+                        else TrainConfig(horizon_days=horizon_days, num_threads=num_threads))  # frozen: set at birth
         result = train_ranker(snapshots, train_config)
         table = evaluate(result)
         margins = paired_margins(result)

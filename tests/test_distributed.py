@@ -23,7 +23,8 @@ from introrank.training.train import (
 )
 
 # Fewer trees than the default keep the twenty fits fast; both paths get the same config.
-CONFIG = TrainConfig(n_estimators=100, early_stopping_rounds=15, num_threads=1)
+CONFIG = TrainConfig(n_estimators=100, early_stopping_rounds=15, num_threads=1, prior_grid_patience=0,
+                     refit_leaves=())
 
 
 @pytest.fixture(scope="module")

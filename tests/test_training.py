@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mlflow
 import numpy as np
 import pytest
@@ -15,7 +17,17 @@ from introrank.service.store.model_registry import configure_tracking
 from introrank.training.evaluate import LOGISTIC, MODEL, ORACLE, evaluate
 from introrank.training.pipeline import run_training
 from introrank.training.snapshots import build_snapshots
-from introrank.training.train import TrainConfig, split_by_time, train_ranker
+from introrank.training.train import (
+    ReusedDatasets,
+    TrainConfig,
+    estimator_class,
+    fit_kwargs,
+    fit_lightgbm,
+    lightgbm_params,
+    sorted_by_query,
+    split_by_time,
+    train_ranker,
+)
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +162,25 @@ def test_recency_prior_is_part_of_the_score_and_of_its_explanation(trained):
 def test_training_keeps_the_prior_strength_that_validates_best(trained):
     _, result, _ = trained
     grid = result.ranker.info["validation_grid"]
-    assert len(grid) == 2 * len(TrainConfig().prior_strengths) and 0.0 in TrainConfig().prior_strengths
+    strengths = TrainConfig().prior_strengths
+    assert strengths[0] == 0.0
+    for objective in ("lambdarank", "binary"):  # each climbs its strengths and stops at the first that does not help
+        scores = [v for k, v in grid.items() if k.startswith(objective + "@") and "@leaves=" not in k]
+        assert 1 <= len(scores) <= len(strengths)
+        assert [k for k in grid if k.startswith(objective + "@") and "@leaves=" not in k] == [f"{objective}@prior={s:g}"
+                                                                      for s in strengths[:len(scores)]]
+        # a miss: a strength that does not beat the best before it; the climb stops at 2 misses in a row
+        misses = [i > 0 and v <= max(scores[:i]) for i, v in enumerate(scores)]
+        assert not any(a and b for a, b in zip(misses[:-2], misses[1:-1], strict=True))
+        assert len(scores) == len(strengths) or misses[-2:] == [True, True]
     chosen = f"{result.ranker.objective}@prior={result.ranker.prior_strength:g}"
+    if result.ranker.info["num_leaves"] != TrainConfig().num_leaves:  # the winner regrown smaller validated better
+        chosen += f"@leaves={result.ranker.info['num_leaves']}"
     assert grid[chosen] == max(grid.values())
     assert result.validation_ndcg[result.ranker.objective] == grid[chosen]
+    # the size refit is the grid's winner at each smaller size, and it stays only where it validates better
+    refits = [k for k in grid if "@leaves=" in k]
+    assert len(refits) == len(TrainConfig().refit_leaves)
 
 
 def test_the_prior_wins_where_recency_is_the_signal_and_data_is_thin():
@@ -173,7 +200,40 @@ def test_the_prior_wins_where_recency_is_the_signal_and_data_is_thin():
         frame["cut"] = float(cut * 100 * 86400)
         frames.append(frame)
     lines: list[str] = []
-    result = train_ranker(pd.concat(frames, ignore_index=True), TrainConfig(horizon_days=90, num_threads=1),
-                          progress=lines.append)
-    assert result.ranker.prior_strength > 0, result.ranker.info["validation_grid"]
-    assert len(lines) == len(result.ranker.info["validation_grid"]) and lines[-1].startswith("binary@prior=8 (10/10)")
+    snapshots = pd.concat(frames, ignore_index=True)
+    # 31-leaf trees overfit these 240-row cuts and lose recency's fine order (7 leaves keep it).
+    config = TrainConfig(horizon_days=90, num_threads=1, num_leaves=31, n_estimators=300, refit_leaves=())
+    full = train_ranker(snapshots, replace(config, prior_grid_patience=0), progress=lines.append)
+    assert full.ranker.prior_strength > 0, full.ranker.info["validation_grid"]
+    assert len(lines) == len(full.ranker.info["validation_grid"]) and lines[-1].startswith("binary@prior=8 (10/10)")
+    # The pruned climb stops early on these rising-then-falling curves and keeps the full grid's pick.
+    pruned = train_ranker(snapshots, config)
+    assert len(pruned.ranker.info["validation_grid"]) < len(full.ranker.info["validation_grid"])
+    picked = [(r.ranker.objective, r.ranker.prior_strength) for r in (pruned, full)]
+    assert picked[0] == picked[1]
+
+
+def test_reused_datasets_grow_the_boosters_a_fit_from_scratch_grows(trained):
+    """The grid bins each objective's sets once; every prior strength, in any order, gives the scratch model."""
+    split = trained[1].split
+    config = TrainConfig(num_threads=1)
+    reuse = ReusedDatasets()
+    for objective in ("lambdarank", "binary"):
+        for strength in (2.0, 0.0, 4.0):
+            reused = reuse(split, objective, config, strength)
+            scratch = fit_lightgbm(split, objective, config, strength)
+            assert reused.best_iteration == scratch.best_iteration
+            assert reused.model_to_string() == scratch.model_to_string()
+
+
+def test_fit_lightgbm_grows_the_estimator_s_model(trained):
+    """``lgb.train`` with ``booster_params`` is the sklearn estimator's model (the Dask path grows that one)."""
+    split = trained[1].split
+    config = TrainConfig(num_threads=1, n_estimators=40)
+    for objective, strength in (("lambdarank", 0.0), ("binary", 2.0)):
+        mine = fit_lightgbm(split, objective, config, strength)
+        theirs = estimator_class(objective)(**lightgbm_params(objective, config), num_threads=1).fit(
+            **fit_kwargs(sorted_by_query(split.train), objective, strength)).booster_
+        rows = split.test[list(FEATURE_NAMES)].to_numpy(np.float64)
+        np.testing.assert_allclose(mine.predict(rows, raw_score=True),  # kept to its best iteration
+                                   theirs.predict(rows, raw_score=True, num_iteration=mine.best_iteration))
