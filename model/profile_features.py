@@ -95,7 +95,7 @@ def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.Data
     if goal is not None:  # the override holds for every row, a row without its owner too
         goal_of_row = np.full(n, goal, object)
     else:
-        goal_of_row = np.where(has_owner, o_goals[np.maximum(at_owner, 0)], None) if len(owners) \
+        goal_of_row = np.asarray(np.where(has_owner, o_goals[np.maximum(at_owner, 0)], None)) if len(owners) \
             else np.full(n, None, object)
     weight_of = {g: GOAL_RELEVANCE_WEIGHTS.get(g, (0.0, 0.0, 0.0)) for g in set(goal_of_row.tolist())}
     w = np.array([weight_of[g] for g in goal_of_row.tolist()], dtype=float).reshape(-1, 3)
@@ -170,7 +170,8 @@ def _texts(column: pd.Series) -> np.ndarray:
 def _match(values: np.ndarray, at: np.ndarray, found: np.ndarray, targets: list[set[str]],
            at_owner: np.ndarray, has_owner: np.ndarray) -> np.ndarray:
     """1 when the row's contact value is in its owner's targets, 0 when not, NaN when the value is unknown."""
-    value = np.where(found, values[np.maximum(at, 0)], None) if len(values) else np.full(len(at), None, object)
+    value = np.asarray(np.where(found, values[np.maximum(at, 0)], None)) if len(values) \
+        else np.full(len(at), None, object)
     owner = np.where(has_owner, at_owner, -1).tolist()
     return np.array([np.nan if v is None else float(o >= 0 and v in targets[o])
                      for v, o in zip(value.tolist(), owner, strict=True)], dtype=float)
