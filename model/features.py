@@ -29,25 +29,13 @@ from introrank.model.aggregates import (
     pair_scalars,
     window_stats,
 )
-from introrank.model.constants import (
-    BUSINESS_GROWTH,
-    CAREER_STAGE,
-    CAREER_SUPPORT,
-    COMPANY,
-    CONTACT_ID,
-    GOAL,
-    GOALS,
-    INDUSTRY,
-    JOB_SEARCH,
-    MUTUAL_CONNECTIONS,
-    OWNER_ID,
-    SKILL_BUILDING,
-    TARGET_COMPANIES,
-    TARGET_INDUSTRIES,
-    TITLE,
-)
 from introrank.model.events import SECONDS_PER_DAY, EventArrays
-from introrank.model.seniority import stages_from_titles
+from introrank.model.profile_features import (  # noqa: F401 - one place to import every feature from
+    GOAL_RELEVANCE_WEIGHTS,
+    STATIC_FEATURES,
+    stage_or_title,
+    static_features,
+)
 
 FEATURE_SCHEMA_VERSION = "3"  # 3: stages inferred from titles, and the two *_stage_inferred flags
 
@@ -80,29 +68,10 @@ RELATIVE_FEATURES = (
     "inbound_recency_rank",
     "days_behind_freshest",
 )
-STATIC_FEATURES = (
-    "owner_stage",
-    "contact_stage",
-    "stage_gap",
-    "stage_2_3_ahead",
-    "owner_stage_inferred",
-    "contact_stage_inferred",
-    "mutual_connections",
-    "industry_match",
-    "company_match",
-    "goal_relevance",
-) + tuple(f"goal_{g}" for g in GOALS)
 FEATURE_NAMES: tuple[str, ...] = DYNAMIC_FEATURES + RELATIVE_FEATURES + STATIC_FEATURES
 
 # Prior of the per-ask success rate: one success in five asks.
 SUCCESS_PRIOR, SUCCESS_PRIOR_WEIGHT = 0.2, 5.0
-# How much each goal cares about (industry match, company match, stage 2-3 ahead).
-GOAL_RELEVANCE_WEIGHTS = {
-    JOB_SEARCH: (0.4, 0.6, 0.0),
-    SKILL_BUILDING: (0.3, 0.0, 0.7),
-    BUSINESS_GROWTH: (0.6, 0.4, 0.0),
-    CAREER_SUPPORT: (0.2, 0.0, 0.8),
-}
 
 
 def _days(later: np.ndarray | float, earlier: np.ndarray) -> np.ndarray:
@@ -138,147 +107,6 @@ def dynamic_features(scalars: Scalars, windows: dict[str, np.ndarray], at: float
         "owner_spoke_last": np.where(np.isnan(scalars["last_ts"]), np.nan,
                                      (~(scalars["last_in_ts"] >= scalars["last_ts"])).astype(float)),
     }
-
-
-def static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contacts: pd.DataFrame,
-                    goal: str | None = None) -> pd.DataFrame:
-    """Profile features of each (owner_id, contact_id) row of ``pairs``, in its order.
-
-    Unknown attributes stay NaN. ``goal`` overrides every owner's stored goal
-    (the endpoint's ``goal`` parameter).
-    """
-    frame = pairs[[OWNER_ID, CONTACT_ID]].astype(str).merge(
-        _owner_columns(owners), on=OWNER_ID, how="left", sort=False
-    ).merge(_contact_columns(contacts), on=[OWNER_ID, CONTACT_ID], how="left", sort=False)
-    if goal is not None:
-        frame["owner_goal"] = goal
-    gap = frame["contact_stage"] - frame["owner_stage"]
-    ahead = gap.isin([2, 3]).astype(float).where(gap.notna())
-    industry = _industry_match(frame)
-    company = _company_match(frame)
-    out = pd.DataFrame(
-        {
-            "owner_stage": frame["owner_stage"],
-            "contact_stage": frame["contact_stage"],
-            "stage_gap": gap,
-            "stage_2_3_ahead": ahead,
-            "owner_stage_inferred": frame["owner_stage_inferred"].fillna(0.0),
-            "contact_stage_inferred": frame["contact_stage_inferred"].fillna(0.0),
-            "mutual_connections": frame["mutual_connections"],
-            "industry_match": industry,
-            "company_match": company,
-        },
-        index=pairs.index,
-    )
-    out["goal_relevance"] = _goal_relevance(frame["owner_goal"].to_numpy(), industry, company, ahead)
-    for g in GOALS:
-        out[f"goal_{g}"] = (frame["owner_goal"].to_numpy() == g).astype(float)
-    return out
-
-
-def stage_or_title(frame: pd.DataFrame, company: pd.Series | None, industry: pd.Series | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's career stage, read from its title where the stage is empty, and whether it was.
-
-    The title is only parsed where it is needed. Without a title column (older
-    exports, the CollegeMsg log) every stage stays as given.
-    """
-    stage = pd.to_numeric(frame[CAREER_STAGE], errors="coerce").to_numpy(dtype=float, copy=True)
-    missing = np.isnan(stage)
-    inferred = np.zeros(len(stage))
-    if TITLE in frame and missing.any():
-        def pick(column: pd.Series | None) -> list | None:
-            return None if column is None else list(column.to_numpy(object)[missing])
-        parsed = stages_from_titles(frame[TITLE].to_numpy(object)[missing], pick(company), pick(industry))
-        stage[missing] = parsed
-        inferred[missing] = ~np.isnan(parsed)
-    return stage, inferred
-
-
-def _owner_columns(owners: pd.DataFrame) -> pd.DataFrame:
-    industry = owners[INDUSTRY] if INDUSTRY in owners else None
-    stage, inferred = stage_or_title(owners, None, industry)
-    return pd.DataFrame(
-        {
-            OWNER_ID: owners[OWNER_ID].astype(str),
-            "owner_stage": stage,
-            "owner_stage_inferred": inferred,
-            "owner_industry": industry,
-            "owner_goal": owners[GOAL],
-            "targets_ind": _as_lists(owners, TARGET_INDUSTRIES),
-            "targets_comp": _as_lists(owners, TARGET_COMPANIES),
-        }
-    )
-
-
-def _contact_columns(contacts: pd.DataFrame) -> pd.DataFrame:
-    mutual = contacts[MUTUAL_CONNECTIONS] if MUTUAL_CONNECTIONS in contacts else np.nan
-    stage, inferred = stage_or_title(contacts, contacts[COMPANY], contacts[INDUSTRY])
-    return pd.DataFrame(
-        {
-            OWNER_ID: contacts[OWNER_ID].astype(str),
-            CONTACT_ID: contacts[CONTACT_ID].astype(str),
-            "contact_stage": stage,
-            "contact_stage_inferred": inferred,
-            "contact_industry": contacts[INDUSTRY],
-            "contact_company": contacts[COMPANY],
-            "mutual_connections": pd.to_numeric(pd.Series(mutual, index=contacts.index),
-                                                errors="coerce").astype(float),
-        }
-    )
-
-
-def _as_lists(frame: pd.DataFrame, column: str) -> list[list[str]]:
-    """List columns arrive as lists (store, API) or ';'-joined text (CSV)."""
-    if column not in frame:
-        return [[] for _ in range(len(frame))]
-    return [_to_list(v) for v in frame[column]]
-
-
-def _to_list(value: object) -> list[str]:
-    if isinstance(value, list | tuple | np.ndarray):
-        return [str(v).strip().lower() for v in value if str(v).strip()]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return [v.strip().lower() for v in str(value).split(";") if v.strip()]
-
-
-def _normalized(values: pd.Series) -> pd.Series:
-    """Lower-cased, trimmed text; unknown (None, NaN, empty) becomes NA."""
-    text = pd.Series(values, dtype="string").str.strip().str.lower()
-    return text.mask(text == "")
-
-
-def _member(owner_ids: pd.Series, values: pd.Series, targets: list[list[str]]) -> np.ndarray:
-    """Whether each row's value is in its owner's target list, via one vectorised lookup."""
-    wanted = {f"{o}\x1f{t}" for o, ts in zip(owner_ids, targets, strict=True) for t in ts}
-    if not wanted:
-        return np.zeros(len(values), dtype=bool)
-    keys = pd.Series(owner_ids, dtype="string").str.cat(values.fillna(""), sep="\x1f")
-    return keys.isin(wanted).to_numpy(dtype=bool)
-
-
-def _industry_match(frame: pd.DataFrame) -> np.ndarray:
-    """1 when the contact works in an industry the owner targets (own industry if none)."""
-    industry = _normalized(frame["contact_industry"])
-    own = _normalized(frame["owner_industry"]).fillna("").to_numpy(object)
-    targets = [t if t else ([o] if o else []) for t, o in zip(frame["targets_ind"], own, strict=True)]
-    hit = _member(frame[OWNER_ID], industry, targets).astype(float)
-    return np.where(industry.isna().to_numpy(), np.nan, hit)
-
-
-def _company_match(frame: pd.DataFrame) -> np.ndarray:
-    company = _normalized(frame["contact_company"])
-    hit = _member(frame[OWNER_ID], company, list(frame["targets_comp"])).astype(float)
-    return np.where(company.isna().to_numpy(), np.nan, hit)
-
-
-def _goal_relevance(goals: np.ndarray, industry: np.ndarray, company: np.ndarray,
-                    ahead: pd.Series) -> np.ndarray:
-    w = np.array([GOAL_RELEVANCE_WEIGHTS.get(g, (0.0, 0.0, 0.0)) for g in goals]).reshape(-1, 3)
-    parts = np.column_stack([np.nan_to_num(industry), np.nan_to_num(company),
-                             np.nan_to_num(ahead.to_numpy(dtype=float))])
-    return (w * parts).sum(axis=1)
 
 
 # Each relative feature and the dynamic feature it ranks or measures.

@@ -22,6 +22,7 @@ from introrank.model.features import STATIC_FEATURES, assemble, dynamic_features
 from introrank.service.errors import NotFoundError
 from introrank.service.serving.profile_cache import Profile, ProfileCache
 from introrank.service.store.aggregates import PairStates, read_owner_events, states_from_events
+from introrank.service.store.engine import raw_cursor
 from introrank.service.store.past_states import states_as_of
 from introrank.service.store.tables import Contact, Owner
 
@@ -79,8 +80,20 @@ def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
 
 
 def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:
-    query = select(*CONTACT_COLUMNS).where(Contact.tenant_id == tenant_id, Contact.owner_id == owner_id)
-    frame = pd.DataFrame.from_records([tuple(r) for r in conn.execute(query)], columns=[c.key for c in CONTACT_COLUMNS])
+    """The owner's contact rows, read on the raw cursor (SQLAlchemy's row processing cost ~3x the read).
+
+    ``do_not_recommend`` comes back as bool (SQLite stores 0/1), as the ORM read gave it.
+    """
+    names = [c.key for c in CONTACT_COLUMNS]
+    with raw_cursor(conn) as (cursor, mark):
+        cursor.execute(f"SELECT {', '.join(names)} FROM contacts WHERE tenant_id = {mark} AND owner_id = {mark}",
+                       [tenant_id, owner_id])
+        rows = cursor.fetchall()
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    flags = frame["do_not_recommend"]
+    if flags.dtype != bool:  # SQLite's 0/1 as the bools the ORM read gave (None stays None)
+        frame["do_not_recommend"] = flags.astype(bool) if flags.notna().all() else \
+            pd.Series([None if v is None else bool(v) for v in flags.tolist()], dtype=object)
     frame.insert(0, OWNER_ID, owner_id)
     return frame
 
