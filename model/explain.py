@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from introrank.model.constants import CAREER_STAGES, GOALS
+from introrank.model.profile_features import GOAL_RELEVANCE_WEIGHTS
 
 MAX_REASONS = 3
 
@@ -52,6 +53,21 @@ def _contact_stage(v: float, r: pd.Series) -> str:
     if inferred:
         return f"They appear to be at the {stage} stage (from their title)"
     return f"They are at the {stage} stage"
+
+
+GOAL_FIT_VIA_STAGE = "A strong fit for your current goal: "  # the stage sentence follows: one reason, said once
+
+
+def _goal_fit(v: float, r: pd.Series) -> str | None:
+    """Say what makes the fit: for a goal that weighs seniority, being 2-3 stages ahead is most of it,
+    and a bare "strong fit" would hide both that and whether the stage was only read from a title."""
+    if v <= 0:
+        return None
+    weighs_stage = any(float(r.get(f"goal_{g}", 0.0) or 0.0) == 1.0 and GOAL_RELEVANCE_WEIGHTS[g][2] > 0
+                       for g in GOALS)
+    if weighs_stage and float(r.get("stage_2_3_ahead", 0.0) or 0.0) == 1.0:
+        return f"{GOAL_FIT_VIA_STAGE}{_stage_gap(r['stage_gap'], r)}"
+    return "A strong fit for your current goal"
 
 
 def _balance(v: float) -> str:
@@ -110,7 +126,7 @@ TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
     "mutual_connections": lambda v, r: f"You share {_n(v)} mutual {_plural(v, 'connection', 'connections')}",
     "industry_match": lambda v, r: "They work in an industry you are targeting" if v == 1 else None,
     "company_match": lambda v, r: "They work at a company you are targeting" if v == 1 else None,
-    "goal_relevance": lambda v, r: "A strong fit for your current goal" if v > 0 else None,
+    "goal_relevance": lambda v, r: _goal_fit(v, r),
 }
 SAME_REASON = {"stage_2_3_ahead": "stage_gap", "warmth_180d": "events_365d", "warmth_30d": "events_90d"}
 
@@ -151,8 +167,8 @@ def _sentences(row: pd.Series, ordered: list[str], limit: int) -> list[str]:
     for feature in ordered:
         if feature.startswith("goal_") and feature[5:] in GOALS:
             continue
-        key = SAME_REASON.get(feature, feature)
         sentence = reason_sentence(feature, row)
+        key = "stage_gap" if sentence and sentence.startswith(GOAL_FIT_VIA_STAGE) else SAME_REASON.get(feature, feature)
         if sentence and key not in seen and sentence not in sentences:
             seen.add(key)
             sentences.append(sentence)

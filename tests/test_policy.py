@@ -30,6 +30,22 @@ def test_reasons_follow_contributions_with_real_values():
                        "You have asked 3 times in 90 days without giving"]
 
 
+def test_goal_fit_says_the_stage_that_makes_it_and_only_once():
+    row = _row(stage_gap=2.0, stage_2_3_ahead=1.0, goal_relevance=0.7, goal_skill_building=1.0,
+               contact_stage_inferred=1.0)
+    names = list(FEATURE_NAMES)
+    contrib = np.zeros((1, len(FEATURE_NAMES) + 1))
+    contrib[0, names.index("goal_relevance")] = 0.9
+    contrib[0, names.index("stage_2_3_ahead")] = 0.5  # the same fact: not said a second time
+    contrib[0, names.index("days_since_last_event")] = 0.1
+    reasons = top_reasons(pd.DataFrame([row]), contrib)[0]
+    assert reasons == ["A strong fit for your current goal: They appear to be 2 career stages ahead of you "
+                       "(from their title)", "You last spoke 9 days ago"]
+    # A goal that does not weigh seniority (job search: industry and company) keeps the plain sentence.
+    plain = _row(stage_gap=2.0, stage_2_3_ahead=1.0, goal_relevance=0.6, goal_job_search=1.0, company_match=1.0)
+    assert top_reasons(pd.DataFrame([plain]), contrib)[0][0] == "A strong fit for your current goal"
+
+
 def test_heuristic_reasons_without_contributions():
     reasons = top_reasons(pd.DataFrame([_row()]), None)[0]
     assert "You last spoke 9 days ago" in reasons

@@ -166,17 +166,17 @@ def test_a_contact_known_only_by_title_gets_the_inferred_stage_reason(served):
     a.post("/v1/events", json={"events": events}).raise_for_status()
     inferred = "They appear to be 2 career stages ahead of you (from their title)"
     stored = {r["contact_id"]: r["reasons"] for r in a.get("/v1/owners/tt/recommendations").json()["recommendations"]}
-    assert inferred in stored["vp"]
+    assert any(inferred in s for s in stored["vp"])  # alone, or as what makes the goal fit
     assert not any("appear" in s for c, reasons in stored.items() if c != "vp" for s in reasons)
     # The stateless scorer reads the same title from the request body.
     body = {"owner": {"owner_id": "tt", **owner}, "contacts": contacts, "as_of": now.isoformat(),
             "events": [{k: v for k, v in e.items() if k != "owner_id"} for e in events]}
     scored = {r["contact_id"]: r["reasons"] for r in a.post("/v1/score", json=body).json()["recommendations"]}
-    assert inferred in scored["vp"]
+    assert any(inferred in s for s in scored["vp"])
     # An owner known only by title too: both stages are read, and the sentence says so.
     a.put("/v1/owners/tt", json={**owner, "career_stage": None, "title": "Engineering Manager"}).raise_for_status()
     both = {r["contact_id"]: r["reasons"] for r in a.get("/v1/owners/tt/recommendations").json()["recommendations"]}
-    assert "They appear to be 2 career stages ahead of you (from your job titles)" in both["vp"]
+    assert any("They appear to be 2 career stages ahead of you (from your job titles)" in s for s in both["vp"])
 
 
 def test_erasure_leaves_no_row_behind(served, tiny):
