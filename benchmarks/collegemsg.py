@@ -2,7 +2,7 @@
 
 Plain script, not a test:
 
-    .venv/bin/python benchmarks/collegemsg.py [--horizon-days 14] [--cut-every-days 7] [--json]
+    .venv/bin/python benchmarks/collegemsg.py [--horizon-days 14] [--cut-every-days 7] [--rolling 8] [--json]
 
 It converts the log (``Source,Target,Timestamp``) to introrank's three CSVs,
 builds point-in-time snapshots with the outcome "the contact writes to the
@@ -60,7 +60,10 @@ from introrank.training.metrics import ndcg_at_k  # noqa: E402
 from introrank.training.snapshots import CUT, LABEL, SnapshotConfig, build_snapshots, parse_positive  # noqa: E402
 from introrank.training.train import TrainConfig, query_ids, train_ranker  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared/data/collegemsg.csv.gz"
+# The shared data folder sits next to the main checkout (../shared) or, from a worktree
+# under /work/wt/<name>, two levels up; the first that holds the log is the default.
+_DATA_CANDIDATES = [base / "shared/data/collegemsg.csv.gz" for base in (REPO.parent, REPO.parent.parent)]
+DEFAULT_DATA = next((p for p in _DATA_CANDIDATES if p.exists()), _DATA_CANDIDATES[0])
 DEFAULT_OUT = REPO / "benchmarks/out/collegemsg"
 # Two weeks ahead, a fresh list every week: the log is ~6 months long, so this
 # gives ~21 cuts with 30+ days of history and a fully observed label window.
@@ -148,8 +151,8 @@ def write_csvs(dataset: Dataset, folder: Path) -> None:
 
 def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON_DAYS,
                   cut_every_days: int = DEFAULT_CUT_EVERY_DAYS, out: Path | None = None,
-                  num_threads: int | None = None) -> dict[str, object]:
-    """Convert, snapshot, train, evaluate; the figures as a JSON-ready dict."""
+                  num_threads: int | None = None, rolling: int = 0) -> dict[str, object]:
+    """Convert, snapshot, train, evaluate (and ``rolling`` folds); the figures as a JSON-ready dict."""
     started = time.perf_counter()
     dataset = convert(read_log(data))
     if out is not None:
@@ -168,6 +171,7 @@ def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON
         result = train_ranker(snapshots, train_config)
         table = evaluate(result)
         margins = paired_margins(result)
+        rolled = rolling_evaluation(snapshots, rolling, train_config) if rolling else None
     finished = time.perf_counter()
 
     test = result.split.test
@@ -205,9 +209,53 @@ def run_benchmark(data: Path = DEFAULT_DATA, horizon_days: int = DEFAULT_HORIZON
         "best_naive": best_naive,
         "model_beats_naive": metrics[MODEL]["ndcg_at_10"] > metrics[best_naive]["ndcg_at_10"],
         "model_minus_naive_ndcg_at_10": margins,
+        "model_beats_naive_lower_bound": margins[best_naive]["ci95_low"] > 0,
+        **({"rolling": rolled} if rolled is not None else {}),
         "seconds": {"convert": round(converted - started, 2), "snapshots": round(snapshotted - converted, 2),
                     "train_and_evaluate": round(finished - snapshotted, 2), "total": round(finished - started, 2)},
     }
+
+
+def rolling_evaluation(snapshots: pd.DataFrame, folds: int, train_config: TrainConfig) -> dict[str, object]:
+    """The same training and choice on each of the last ``folds`` cuts as the test cut.
+
+    Fold k keeps the snapshots up to its test cut, so ``train_ranker`` validates on
+    the cut before it and trains on the cuts whose horizon ends before that, exactly
+    as for the final cut. One cut's margin is noise (dozens of queries); a model that
+    is really better wins on most folds.
+    """
+    cuts = np.sort(snapshots[CUT].unique())
+    rows = []
+    for test_cut in cuts[-folds:]:
+        result = train_ranker(snapshots[snapshots[CUT] <= test_cut], train_config)
+        table = evaluate(result)
+        ndcg = {name: float(table.loc[name, "ndcg_at_10"]) for name in (MODEL, *NAIVE)}
+        best = max(NAIVE, key=ndcg.__getitem__)
+        margin = paired_margins(result)[best]
+        queries = result.split.test.groupby([OWNER_ID, CUT])[LABEL].max()
+        rows.append({"test_cut": _iso(test_cut), "queries_with_positive": int(queries.sum()),
+                     "objective": result.ranker.objective, "prior_strength": result.ranker.prior_strength,
+                     "model": ndcg[MODEL], "best_naive": best, "best_naive_ndcg_at_10": ndcg[best],
+                     "naive_ndcg_at_10": {n: ndcg[n] for n in NAIVE}, "model_minus_best_naive": margin,
+                     "model_wins": ndcg[MODEL] > ndcg[best]})
+    return {"folds": rows, "wins": sum(r["model_wins"] for r in rows), "of": len(rows),
+            "mean_model": float(np.mean([r["model"] for r in rows])),
+            "mean_best_naive": float(np.mean([r["best_naive_ndcg_at_10"] for r in rows]))}
+
+
+def format_rolling(rolling: dict[str, object]) -> str:
+    lines = ["", f"rolling evaluation, the last {rolling['of']} cuts as test (validation: the cut before each)",
+             f"{'test cut':<12}{'queries+':>9}{'chosen':>22}{'model':>9}{'best naive':>20}{'diff':>9}"
+             f"{'95% bootstrap':>22}"]
+    for r in rolling["folds"]:
+        m = r["model_minus_best_naive"]
+        chosen = f"{r['objective']}@{r['prior_strength']:g}"
+        lines.append(f"{r['test_cut']:<12}{r['queries_with_positive']:>9}{chosen:>22}{r['model']:>9.4f}"
+                     f"{r['best_naive'] + ' ' + format(r['best_naive_ndcg_at_10'], '.4f'):>20}{m['mean']:>+9.4f}"
+                     f"{m['ci95_low']:>+11.4f} .. {m['ci95_high']:+.4f}")
+    lines.append(f"model wins {rolling['wins']} of {rolling['of']}; mean model {rolling['mean_model']:.4f}, "
+                 f"mean best naive {rolling['mean_best_naive']:.4f}")
+    return "\n".join(lines)
 
 
 def paired_margins(result, seed: int = 0) -> dict[str, dict[str, float]]:  # noqa: ANN001
@@ -269,6 +317,8 @@ def format_report(report: dict[str, object]) -> str:
     lines += ["", f"model {verdict} the best naive ranker ({report['best_naive']}) on NDCG@10",
               f"wall time {secs['total']:.1f}s (convert {secs['convert']:.1f}s, snapshots "
               f"{secs['snapshots']:.1f}s, train+evaluate {secs['train_and_evaluate']:.1f}s)"]
+    if "rolling" in report:
+        lines.append(format_rolling(report["rolling"]))
     return "\n".join(lines)
 
 
@@ -282,11 +332,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="days between snapshot cuts")
     parser.add_argument("--threads", type=int, default=None,
                         help="LightGBM threads (default: the idle CPUs, introrank.model.threads.idle_cpus)")
+    parser.add_argument("--rolling", type=int, default=0, metavar="N",
+                        help="also evaluate with each of the last N cuts as the test cut (e.g. 8)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if not args.data.exists():
         parser.error(f"{args.data} not found (pass --data)")
-    report = run_benchmark(args.data, args.horizon_days, args.cut_every_days, args.out, args.threads)
+    report = run_benchmark(args.data, args.horizon_days, args.cut_every_days, args.out, args.threads, args.rolling)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0 if report["model_beats_naive"] else 1
 

@@ -36,7 +36,6 @@ from introrank.service.store.csv_import import (
 )
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "collegemsg.py"
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/collegemsg.csv.gz"
 
 
 def _load_script():
@@ -48,6 +47,7 @@ def _load_script():
 
 
 cm = _load_script()
+REAL_DATA = cm.DEFAULT_DATA
 
 TINY = """Source,Target,Timestamp
 1,2,4/15/04 2:56 PM
