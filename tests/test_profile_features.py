@@ -19,10 +19,8 @@ from introrank.model.constants import (
     OWNER_ID,
     TARGET_COMPANIES,
     TARGET_INDUSTRIES,
-    TITLE,
 )
-from introrank.model.features import GOAL_RELEVANCE_WEIGHTS, STATIC_FEATURES, static_features
-from introrank.model.seniority import stages_from_titles
+from introrank.model.features import GOAL_RELEVANCE_WEIGHTS, STATIC_FEATURES, stage_or_title, static_features
 from introrank.training.datasets import load_csv_dir
 from introrank.training.simulate import simulate_network, write_network
 
@@ -61,25 +59,6 @@ def reference_static_features(pairs: pd.DataFrame, owners: pd.DataFrame, contact
     for g in GOALS:
         out[f"goal_{g}"] = (frame["owner_goal"].to_numpy() == g).astype(float)
     return out
-
-
-def stage_or_title(frame: pd.DataFrame, company: pd.Series | None, industry: pd.Series | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's career stage, read from its title where the stage is empty, and whether it was.
-
-    The title is only parsed where it is needed. Without a title column (older
-    exports, the CollegeMsg log) every stage stays as given.
-    """
-    stage = pd.to_numeric(frame[CAREER_STAGE], errors="coerce").to_numpy(dtype=float, copy=True)
-    missing = np.isnan(stage)
-    inferred = np.zeros(len(stage))
-    if TITLE in frame and missing.any():
-        def pick(column: pd.Series | None) -> list | None:
-            return None if column is None else list(column.to_numpy(object)[missing])
-        parsed = stages_from_titles(frame[TITLE].to_numpy(object)[missing], pick(company), pick(industry))
-        stage[missing] = parsed
-        inferred[missing] = ~np.isnan(parsed)
-    return stage, inferred
 
 
 def _owner_columns(owners: pd.DataFrame) -> pd.DataFrame:
