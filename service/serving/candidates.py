@@ -98,17 +98,13 @@ def load_contacts(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFra
     return frame
 
 
-def replay_states(conn: Connection, tenant_id: int, owner_id: str, before: float,
-                  only_changed_since: float | None = None) -> PairStates:
+def replay_states(conn: Connection, tenant_id: int, owner_id: str, before: float) -> PairStates:
     """The owner's pair states rebuilt from the stored events strictly before ``before``.
 
     The full replay is the reference ``states_as_of`` (``introrank.service.store.past_states``)
     is held equal to; backtests do not call it.
-
-    ``only_changed_since``: replay only the pairs whose stored aggregate has an event at or after
-    that time (the others' stored state already is their state then). One raw read in index order.
     """
-    return states_from_events(read_owner_events(conn, tenant_id, owner_id, before, only_changed_since))
+    return states_from_events(read_owner_events(conn, tenant_id, owner_id, before))
 
 
 def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None) -> Profile:

@@ -63,16 +63,6 @@ def take_states(states: PairStates, rows: np.ndarray) -> PairStates:
                       recent)
 
 
-def concat_states(a: PairStates, b: PairStates) -> PairStates:
-    """``a``'s pairs then ``b``'s (distinct pairs), their recent events still in (pair, ts) order."""
-    n = len(a.pairs)
-    recent = EventArrays(*(np.concatenate([x, y]) for x, y in zip(
-        (a.recent.pair, a.recent.ts, a.recent.type_code, a.recent.dir_code, a.recent.useful),
-        (b.recent.pair + n, b.recent.ts, b.recent.type_code, b.recent.dir_code, b.recent.useful), strict=True)))
-    return PairStates(pd.concat([a.pairs, b.pairs], ignore_index=True),
-                      {k: np.concatenate([a.scalars[k], b.scalars[k]]) for k in a.scalars}, recent)
-
-
 def _arrays(frame: pd.DataFrame, pair: np.ndarray) -> EventArrays:
     return EventArrays.build(pair, frame["occurred_at"].to_numpy(float), encode_types(frame["type"].to_numpy()),
                              encode_directions(frame["direction"].to_numpy()),
@@ -168,22 +158,15 @@ def read_events(conn: Connection, tenant_id: int, owner_ids: list[str]) -> pd.Da
     return pd.concat(frames, ignore_index=True) if frames else _columnar([], EVENT_COLUMNS)
 
 
-def read_owner_events(conn: Connection, tenant_id: int, owner_id: str, before: float,
-                      changed_since: float | None = None) -> pd.DataFrame:
-    """One owner's events strictly before ``before``, in (contact, time) order: a backtest's replay.
+def read_owner_events(conn: Connection, tenant_id: int, owner_id: str, before: float) -> pd.DataFrame:
+    """One owner's events strictly before ``before``, in (contact, time) order: the full replay.
 
-    ``changed_since``: only the events of pairs whose stored aggregate has an event at or after
-    it. One raw read along the (tenant, owner, contact, occurred_at) index.
+    One raw read along the (tenant, owner, contact, occurred_at) index.
     """
     sql = (f"SELECT {', '.join(EVENT_COLUMNS)} FROM events "
            "WHERE tenant_id = {m} AND owner_id = {m} AND occurred_at < {m}")
-    params: list = [tenant_id, owner_id, before]
-    if changed_since is not None:
-        sql += (" AND contact_id IN (SELECT contact_id FROM pair_aggregates WHERE tenant_id = {m} "
-                "AND owner_id = {m} AND last_ts >= {m})")
-        params += [tenant_id, owner_id, changed_since]
     with raw_cursor(conn) as (cursor, mark):
-        cursor.execute(sql.format(m=mark) + " ORDER BY contact_id, occurred_at", params)
+        cursor.execute(sql.format(m=mark) + " ORDER BY contact_id, occurred_at", [tenant_id, owner_id, before])
         return _columnar(cursor.fetchall(), EVENT_COLUMNS)
 
 
