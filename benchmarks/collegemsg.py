@@ -60,9 +60,10 @@ from introrank.training.metrics import ndcg_at_k  # noqa: E402
 from introrank.training.snapshots import CUT, LABEL, SnapshotConfig, build_snapshots, parse_positive  # noqa: E402
 from introrank.training.train import TrainConfig, query_ids, train_ranker  # noqa: E402
 
-# The shared data folder sits next to the main checkout (../shared) or, from a worktree
-# under /work/wt/<name>, two levels up; the first that holds the log is the default.
-_DATA_CANDIDATES = [base / "shared/data/collegemsg.csv.gz" for base in (REPO.parent, REPO.parent.parent)]
+# The log ships in benchmarks/data (a clone anywhere runs it, no download); the same file in the
+# shared data folder next to the checkout is only a fallback for trees that lack it.
+_DATA_CANDIDATES = [REPO / "benchmarks/data/collegemsg.csv.gz",
+                    *(base / "shared/data/collegemsg.csv.gz" for base in (REPO.parent, REPO.parent.parent))]
 DEFAULT_DATA = next((p for p in _DATA_CANDIDATES if p.exists()), _DATA_CANDIDATES[0])
 DEFAULT_OUT = REPO / "benchmarks/out/collegemsg"
 # Two weeks ahead, a fresh list every week: the log is ~6 months long, so this

@@ -126,8 +126,7 @@ def test_an_unexpected_time_format_is_rejected(tmp_path: Path) -> None:
 # the other seeds), so this is a guard against regressions, not proof of a large win.
 @pytest.mark.slow
 def test_model_beats_the_naive_rankers_on_the_real_log() -> None:
-    if not REAL_DATA.exists():
-        pytest.skip(f"real CollegeMsg log not found at {REAL_DATA}")
+    assert REAL_DATA.exists(), f"the CollegeMsg log ships in benchmarks/data; not found at {REAL_DATA}"
     report = cm.run_benchmark(REAL_DATA, out=None)
     ndcg = {name: m["ndcg_at_10"] for name, m in report["metrics"].items()}
     for naive in cm.NAIVE:
