@@ -134,30 +134,62 @@ def prune_recent(events: EventArrays, last_ts: np.ndarray) -> EventArrays:
     return events.take(keep)
 
 
+# Window statistics count each event into one of these classes, per pair: the age band it falls in (older
+# than the ask window, then inside 90, 30 and 7 days), whether it is inbound, an ask, an answered outbound.
+_BANDS = np.array([ASK_WINDOW_DAYS, 30, 7], dtype=np.float64)  # band b = how many of these the age is within
+_N_CLASSES = 4 * 2 * 2 * 2
+
+
+def _class_mask(band_min: int = 0, inbound: bool | None = None, ask: bool | None = None,
+                answered: bool | None = None) -> np.ndarray:
+    """Which of the ``_N_CLASSES`` classes (band * 8 + inbound * 4 + ask * 2 + answered) a statistic sums."""
+    code = np.arange(_N_CLASSES)
+    band, is_in, is_ask, is_answered = code // 8, (code // 4) % 2, (code // 2) % 2, code % 2
+    keep = band >= band_min
+    for flag, value in ((is_in, inbound), (is_ask, ask), (is_answered, answered)):
+        if value is not None:
+            keep &= flag == int(value)
+    return keep
+
+
+assert WINDOW_DAYS == (30, 90, 365) and INBOUND_WINDOW_DAYS == (7, 30) and RECENT_DAYS == 365  # the bands
+_SUMS = {  # every statistic as a sum of classes (all events in the table are inside RECENT_DAYS)
+    "n_30d": _class_mask(2), "n_90d": _class_mask(1), "n_365d": _class_mask(0),
+    "in_7d": _class_mask(3, inbound=True), "in_30d": _class_mask(2, inbound=True),
+    "asks_90d": _class_mask(1, ask=True), "outs_365d": _class_mask(0, inbound=False),
+    "answered_365d": _class_mask(0, inbound=False, answered=True),
+}
+
+
 def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.ndarray]:
     """Windowed counts and responsiveness at time ``at`` from events strictly before it.
 
     ``recent`` must hold every event of the last RECENT_DAYS before ``at`` (more is fine).
+    One pass: each event gets a class (age band, inbound, ask, answered) and one
+    ``bincount`` over (pair, class) counts them all, events outside the window
+    going to a pair beyond the last; ``tests/test_features.py`` holds it equal to
+    counting each statistic on its own (``window_stats_reference`` there).
     """
-    ev = recent.take((recent.ts < at) & (recent.ts >= at - RECENT_DAYS * SECONDS_PER_DAY))
-    age_days = (at - ev.ts) / SECONDS_PER_DAY
-    out = {f"n_{d}d": _count(ev.pair, age_days <= d, n_pairs) for d in WINDOW_DAYS}
-    for d in INBOUND_WINDOW_DAYS:
-        out[f"in_{d}d"] = _count(ev.pair, (age_days <= d) & (ev.dir_code == 1), n_pairs)
-    out["asks_90d"] = _count(ev.pair, (age_days <= ASK_WINDOW_DAYS) & (ev.type_code == _ASK), n_pairs)
-    outbound = ev.dir_code == 0
-    out["outs_365d"] = _count(ev.pair, outbound, n_pairs)
-    out["answered_365d"] = _count(ev.pair, outbound & _answered(ev), n_pairs)
-    return out
+    ts = recent.ts
+    inside = (ts < at) & (ts >= at - RECENT_DAYS * SECONDS_PER_DAY)
+    age_days = (at - ts) / SECONDS_PER_DAY
+    band = (age_days[:, None] <= _BANDS).sum(axis=1) if len(ts) else np.zeros(0, np.int64)
+    inbound = recent.dir_code == 1
+    code = band * 8 + inbound * 4 + (recent.type_code == _ASK) * 2 + (_answered(recent, at) & ~inbound)
+    row = np.where(inside, recent.pair, n_pairs)
+    table = np.bincount(row * _N_CLASSES + code, minlength=(n_pairs + 1) * _N_CLASSES)
+    table = table.reshape(n_pairs + 1, _N_CLASSES)[:n_pairs]
+    return {name: table[:, mask].sum(axis=1).astype(np.float64) for name, mask in _SUMS.items()}
 
 
-def _answered(ev: EventArrays) -> np.ndarray:
-    """For each event, whether an inbound event of the same pair follows within RESPONSE_DAYS.
+def _answered(ev: EventArrays, at: float) -> np.ndarray:
+    """For each event, whether an inbound event of the same pair before ``at`` follows within RESPONSE_DAYS.
 
     Keys pack (pair, whole second) into one int64 so a single searchsorted finds
-    the next inbound event; events are already sorted by (pair, ts).
+    the next inbound event; events are already sorted by (pair, ts). Inbound events
+    older than an event's window have keys at most its own, so they never answer it.
     """
-    inbound = np.flatnonzero(ev.dir_code == 1)
+    inbound = np.flatnonzero((ev.dir_code == 1) & (ev.ts < at))
     if not len(ev) or not len(inbound):
         return np.zeros(len(ev), dtype=bool)
     keys = (ev.pair << 32) + np.floor(ev.ts).astype(np.int64)

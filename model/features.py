@@ -69,6 +69,7 @@ RELATIVE_FEATURES = (
     "days_behind_freshest",
 )
 FEATURE_NAMES: tuple[str, ...] = DYNAMIC_FEATURES + RELATIVE_FEATURES + STATIC_FEATURES
+_COLUMNS = pd.Index(list(FEATURE_NAMES))  # built once: inferring a string index costs ~1 ms per matrix
 
 # Prior of the per-ask success rate: one success in five asks.
 SUCCESS_PRIOR, SUCCESS_PRIOR_WEIGHT = 0.2, 5.0
@@ -209,7 +210,7 @@ def assemble(dynamic: dict[str, np.ndarray], static: pd.DataFrame | np.ndarray,
     names = DYNAMIC_FEATURES + RELATIVE_FEATURES
     dynamic_values = np.column_stack([np.asarray(columns[name], dtype=float) for name in names]) if n \
         else np.empty((0, len(names)))
-    return pd.DataFrame(np.hstack([dynamic_values, static_values]), columns=list(FEATURE_NAMES), index=index)
+    return pd.DataFrame(np.hstack([dynamic_values, static_values]), columns=_COLUMNS, index=index)
 
 
 def features_at_cut(events: EventArrays, n_pairs: int, cut: float) -> dict[str, np.ndarray]:

@@ -323,3 +323,57 @@ def test_keep_warm_ages_one_tie_as_the_feature_code_would():
         expected = assemble(alone, static).iloc[i]
         np.testing.assert_allclose(got.iloc[i].to_numpy(), expected.to_numpy(), rtol=1e-12, equal_nan=True,
                                    err_msg=f"tie {i}")
+
+
+def window_stats_reference(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.ndarray]:
+    """The window statistics counted one by one on the events of the window (the one-pass
+    ``window_stats`` replaced this)."""
+    from introrank.model.aggregates import ASK_WINDOW_DAYS, INBOUND_WINDOW_DAYS, RECENT_DAYS, RESPONSE_DAYS, WINDOW_DAYS
+    from introrank.model.constants import ASK, EVENT_TYPE_CODES
+
+    def count(pair: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(pair[mask], minlength=n_pairs).astype(np.float64)
+
+    ev = recent.take((recent.ts < at) & (recent.ts >= at - RECENT_DAYS * DAY))
+    age_days = (at - ev.ts) / DAY
+    out = {f"n_{d}d": count(ev.pair, age_days <= d) for d in WINDOW_DAYS}
+    for d in INBOUND_WINDOW_DAYS:
+        out[f"in_{d}d"] = count(ev.pair, (age_days <= d) & (ev.dir_code == 1))
+    out["asks_90d"] = count(ev.pair, (age_days <= ASK_WINDOW_DAYS) & (ev.type_code == EVENT_TYPE_CODES[ASK]))
+    outbound = ev.dir_code == 0
+    answered = np.zeros(len(ev), dtype=bool)
+    inbound = np.flatnonzero(ev.dir_code == 1)
+    if len(ev) and len(inbound):
+        keys = (ev.pair << 32) + np.floor(ev.ts).astype(np.int64)
+        nxt = np.searchsorted(keys[inbound], keys, side="right")
+        idx = inbound[np.minimum(nxt, len(inbound) - 1)]
+        answered = (nxt < len(inbound)) & (ev.pair[idx] == ev.pair) & (ev.ts[idx] - ev.ts <= RESPONSE_DAYS * DAY)
+    out["outs_365d"] = count(ev.pair, outbound)
+    out["answered_365d"] = count(ev.pair, outbound & answered)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_one_pass_window_stats_equal_counting_each_statistic(seed: int) -> None:
+    """At times inside, before and after the events, with ages exactly on every window's edge and
+    answers on the edge of the response window, just before ``at`` and after it."""
+    rng = np.random.default_rng(seed)
+    n_pairs = int(rng.integers(1, 60))
+    events = _random_events(rng, int(rng.integers(0, 4000)), n_pairs)
+    at_values = [T0 + rng.uniform(-10, 800) * DAY for _ in range(6)] + [T0 + 200 * DAY]
+    edges = np.array([0.0, 7, 30, 90, 365, 365.5, 7 + 1e-9]) * DAY
+    edge_events = EventArrays.build(rng.integers(0, n_pairs, 2 * len(edges)),
+                                    np.r_[T0 + 200 * DAY - edges, T0 + 200 * DAY - edges + 7 * DAY],
+                                    rng.integers(0, 7, 2 * len(edges)), np.r_[np.zeros(len(edges)),
+                                                                             np.ones(len(edges))],
+                                    np.full(2 * len(edges), np.nan))
+    both = EventArrays.build(np.r_[events.pair, edge_events.pair], np.r_[events.ts, edge_events.ts],
+                             np.r_[events.type_code, edge_events.type_code],
+                             np.r_[events.dir_code, edge_events.dir_code], np.r_[events.useful, edge_events.useful])
+    for recent in (events, both, events.take(np.zeros(len(events), dtype=bool))):
+        for at in at_values:
+            got, want = window_stats(recent, at, n_pairs), window_stats_reference(recent, at, n_pairs)
+            assert got.keys() == want.keys()
+            for name in want:
+                assert got[name].dtype == want[name].dtype, name
+                np.testing.assert_array_equal(got[name], want[name], err_msg=f"{name} at {at}")

@@ -28,6 +28,7 @@ from introrank.service.serving.model_holder import ModelHolder
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.serving.served_log import ServedLog
+from introrank.service.serving.state_cache import StateCache
 from introrank.service.settings import Settings, get_settings
 from introrank.service.store.concurrency import unavailable_from
 from introrank.service.store.engine import get_engine
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.profiles = ProfileCache(max_age_seconds=app.state.settings.profile_cache_seconds)
     app.state.scores = ScoreCache(app.state.settings.score_cache_seconds)
+    app.state.states = StateCache(max_age_seconds=app.state.settings.profile_cache_seconds)
     routers = (data.router, recommendations.router, ops.router, webhooks.router)
     for router in routers:
         app.include_router(router)

@@ -18,6 +18,7 @@ from introrank.service.serving.model_holder import ModelHolder, ServedModel
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
 from introrank.service.serving.served_log import ServedLog
+from introrank.service.serving.state_cache import StateCache
 from introrank.service.settings import Settings
 from introrank.service.store.keys import ADMIN, READ, WRITE, Principal, authenticate
 
@@ -44,19 +45,21 @@ async def get_served_log(request: Request) -> ServedLog:
 
 @dataclass(frozen=True)
 class Caches:
-    """This process's caches of owner data (profiles, scored lists)."""
+    """This process's caches of owner data (profiles, scored lists, decoded pair states)."""
 
     profiles: ProfileCache
     scores: ScoreCache
+    states: StateCache
 
     def forget_owner(self, tenant_id: int, owner_id: str) -> None:
         """An erasure in this process: its cached copies of the owner go at once."""
         self.profiles.forget_owner(tenant_id, owner_id)
         self.scores.forget_owner(tenant_id, owner_id)
+        self.states.forget_owner(tenant_id, owner_id)
 
 
 async def get_caches(request: Request) -> Caches:
-    return Caches(request.app.state.profiles, request.app.state.scores)
+    return Caches(request.app.state.profiles, request.app.state.scores, request.app.state.states)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]

@@ -21,7 +21,8 @@ from introrank.model.events import EventArrays
 from introrank.model.features import STATIC_FEATURES, assemble, dynamic_features, static_features
 from introrank.service.errors import NotFoundError
 from introrank.service.serving.profile_cache import Profile, ProfileCache
-from introrank.service.store.aggregates import PairStates, read_owner_events, states_from_events
+from introrank.service.serving.state_cache import OwnerRevisions, StateCache
+from introrank.service.store.aggregates import PairStates, load_owner_states, read_owner_events, states_from_events
 from introrank.service.store.engine import raw_cursor
 from introrank.service.store.past_states import states_as_of
 from introrank.service.store.tables import Contact, Owner
@@ -32,7 +33,7 @@ CONTACT_COLUMNS = (Contact.contact_id, Contact.company, Contact.industry, Contac
                    Contact.mutual_connections, Contact.do_not_recommend)
 OWNER_COLUMNS = (Owner.owner_id, Owner.incarnation, Owner.career_stage, Owner.industry, Owner.goal,
                  Owner.target_industries, Owner.target_companies, Owner.profile_revision, Owner.state_revision,
-                 Owner.impression_revision, Owner.title)
+                 Owner.impression_revision, Owner.title, Owner.states_reset_revision)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,17 @@ class OwnerRecord:
     state_revision: int
     impression_revision: int = 0
     title: str | None = None  # read for the stage when career_stage is empty
+    states_reset_revision: int = 0  # the last wholesale rewrite of the states (``state_cache``)
 
     @property
     def profile_validity(self) -> tuple[str, int]:
         """What a cached profile of this owner must have been built under."""
         return self.incarnation, self.profile_revision
+
+    @property
+    def revisions(self) -> OwnerRevisions:
+        """What the held pair states of this owner are checked against."""
+        return OwnerRevisions(self.incarnation, self.profile_revision, self.state_revision, self.states_reset_revision)
 
     def frame(self) -> pd.DataFrame:
         """The one-row frame the feature code takes (``introrank.model.features.static_features``)."""
@@ -72,7 +79,15 @@ def load_owner_record(conn: Connection, tenant_id: int, owner_id: str) -> OwnerR
         raise NotFoundError("owner", owner_id)
     return OwnerRecord(row.owner_id, row.incarnation, row.career_stage, row.industry, row.goal,
                        list(row.target_industries or []), list(row.target_companies or []),
-                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision), row.title)
+                       int(row.profile_revision), int(row.state_revision), int(row.impression_revision), row.title,
+                       int(row.states_reset_revision))
+
+
+def owner_states(conn: Connection, tenant_id: int, owner: OwnerRecord, cache: StateCache | None) -> PairStates:
+    """The owner's stored pair states: read whole, or the held ones brought up to date (``state_cache``)."""
+    if cache is None:
+        return load_owner_states(conn, tenant_id, owner.owner_id)
+    return cache.states(conn, tenant_id, owner.owner_id, owner.revisions)
 
 
 def load_owner(conn: Connection, tenant_id: int, owner_id: str) -> pd.DataFrame:

@@ -26,12 +26,13 @@ from introrank.service.serving.candidates import (
     candidate_features,
     load_owner_record,
     owner_profile,
+    owner_states,
     states_as_of,
 )
 from introrank.service.serving.model_holder import ServedModel
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
-from introrank.service.store.aggregates import load_owner_states
+from introrank.service.serving.state_cache import StateCache
 from introrank.service.store.concurrency import lock_owners, run_write
 from introrank.service.store.impressions import count_impression, impressions_as_of, load_impressions
 from introrank.service.store.policy import load_policy
@@ -137,12 +138,13 @@ def pick(candidates: ScoredCandidates, served: ServedModel, k: int, policy: Rera
 
 
 def live_scores(conn: Connection, tenant_id: int, owner: OwnerRecord, served: ServedModel, goal: str | None,
-                profiles: ProfileCache | None, scores: ScoreCache | None) -> ScoredCandidates:
+                profiles: ProfileCache | None, scores: ScoreCache | None,
+                states_cache: StateCache | None = None) -> ScoredCandidates:
     """The owner's candidates scored now, or as recently as the score cache allows."""
 
     def build() -> ScoredCandidates:
         at, frame = time.time(), owner.frame()
-        states = load_owner_states(conn, tenant_id, owner.owner_id)
+        states = owner_states(conn, tenant_id, owner, states_cache)
         profile = owner_profile(conn, tenant_id, frame, goal, profiles)
         return score_candidates(*candidate_features(states, frame, None, at, goal, profile), served, at)
 
@@ -155,20 +157,21 @@ def live_scores(conn: Connection, tenant_id: int, owner: OwnerRecord, served: Se
 def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedModel, k: int,
               goal: str | None = None, as_of: float | None = None,
               policy: RerankPolicy | None = None, cache: ProfileCache | None = None,
-              scores: ScoreCache | None = None) -> RecommendationList:
-    """The owner's list under ``policy`` (the tenant's own when not given)."""
+              scores: ScoreCache | None = None, states: StateCache | None = None) -> RecommendationList:
+    """The owner's list under ``policy`` (the tenant's own when not given); ``states`` holds decoded
+    pair states between requests (``state_cache``)."""
     owner = load_owner_record(conn, tenant_id, owner_id)
     policy = policy or load_policy(conn, tenant_id)
     if as_of is None:  # live: the aggregates, maybe already scored, and the impression counters beside them
-        candidates = live_scores(conn, tenant_id, owner, served, goal, cache, scores)
+        candidates = live_scores(conn, tenant_id, owner, served, goal, cache, scores, states)
         impressions = candidates.impressions_at(owner.impression_revision)
         if impressions is None:
             impressions = candidates.keep(owner.impression_revision, load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the impression counters before as_of
         frame = owner.frame()
         profile = owner_profile(conn, tenant_id, frame, goal, cache)
-        states = states_as_of(conn, tenant_id, owner_id, as_of)
-        candidates = score_candidates(*candidate_features(states, frame, None, as_of, goal, profile), served, as_of)
+        past = states_as_of(conn, tenant_id, owner_id, as_of)
+        candidates = score_candidates(*candidate_features(past, frame, None, as_of, goal, profile), served, as_of)
         impressions = candidates.impressions_of(impressions_as_of(conn, tenant_id, owner_id, as_of))
     items = pick(candidates, served, k, policy, impressions)
     return RecommendationList(owner_id, candidates.at, served.version, goal or owner.goal, items,
@@ -231,7 +234,8 @@ def remember_served(result: RecommendationList, revision: int | None) -> None:
 def serve_recommendations(engine: Engine, tenant_id: int, owner_id: str, served: ServedModel, k: int,
                           goal: str | None = None, as_of: float | None = None,
                           profiles: ProfileCache | None = None, scores: ScoreCache | None = None,
-                          served_log: ServedLog | None = None) -> RecommendationList:
+                          served_log: ServedLog | None = None, states: StateCache | None = None
+                          ) -> RecommendationList:
     """The list a CRM shows: ranked, then (live lists only) logged and counted as impressions.
 
     Backtests (``as_of``) change nothing. With ``served_log`` the log is that
@@ -241,7 +245,8 @@ def serve_recommendations(engine: Engine, tenant_id: int, owner_id: str, served:
     the entry ahead of the database.
     """
     with engine.connect() as conn:
-        result = recommend(conn, tenant_id, owner_id, served, k, goal, as_of, cache=profiles, scores=scores)
+        result = recommend(conn, tenant_id, owner_id, served, k, goal, as_of, cache=profiles, scores=scores,
+                           states=states)
     if as_of is None:
         if served_log is not None:
             served_log.record(tenant_id, result)

@@ -62,6 +62,33 @@ class RevisionCache(Generic[T]):
                 self._entries.popitem(last=False)
         return entry
 
+    def held(self, key: Hashable, now: float | None = None) -> tuple[Hashable, T] | None:
+        """The entry for ``key`` and the validity it was built under (if young enough), for callers that
+        can bring an older entry up to date instead of rebuilding it (``state_cache``)."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or not self._fresh(hit[1], now):
+                return None
+            self._entries.move_to_end(key)
+            return hit
+
+    def put(self, key: Hashable, validity: Hashable, entry: T,
+            newer: Callable[[T, T], bool] | None = None) -> None:
+        """Keep ``entry`` for ``key``; with ``newer``, not over a held entry of the same validity that
+        ``newer(held, entry)`` says is newer (two threads bringing one entry up to date)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and newer is not None and hit[0] == validity and newer(hit[1], entry):
+                return
+            self._entries[key] = (validity, entry)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
     def forget(self, match: Callable[[Hashable], bool]) -> int:
         """Drop every entry whose key ``match`` accepts (an erasure); returns how many went."""
         with self._lock:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,7 @@ def states_from_events(events: pd.DataFrame) -> PairStates:
 
 
 _WRITE_COLUMNS = ["tenant_id", "owner_id", "contact_id", "updated_at", "recent", "unanswered_impressions",
-                  *SCALAR_FIELDS]
+                  "state_revision", *SCALAR_FIELDS]
 _KEYS = ("tenant_id", "owner_id", "contact_id")
 
 
@@ -96,11 +97,13 @@ def _nullable(values: np.ndarray) -> list:
 
 
 def _rows(conn: Connection, tenant_id: int, pairs: pd.DataFrame, scalars: Scalars, blobs: list[bytes],
-          kept: dict[tuple[str, str], int] | None = None) -> list[tuple]:
+          revisions: dict[str, int], kept: dict[tuple[str, str], int] | None = None) -> list[tuple]:
     """Row tuples for the upsert, built column-wise.
 
-    Unanswered impressions: ``kept`` (owner_id, contact_id) -> counter carries
-    counters over; every other pair starts at 0 (its new events answered them).
+    ``revisions``: each owner's new ``state_revision`` (``bump_state_revision``), which
+    every row written here carries. Unanswered impressions: ``kept`` (owner_id,
+    contact_id) -> counter carries counters over; every other pair starts at 0 (its
+    new events answered them).
     """
     now = utc_now()
     # SQLite keeps SQLAlchemy's naive-UTC text form; PostgreSQL takes the aware datetime.
@@ -108,7 +111,7 @@ def _rows(conn: Connection, tenant_id: int, pairs: pd.DataFrame, scalars: Scalar
     n = len(blobs)
     owners, contacts = pairs[OWNER_ID].tolist(), pairs[CONTACT_ID].tolist()
     shown = [0] * n if not kept else [kept.get(pair, 0) for pair in zip(owners, contacts, strict=True)]
-    columns = [[tenant_id] * n, owners, contacts, [stamp] * n, blobs, shown,
+    columns = [[tenant_id] * n, owners, contacts, [stamp] * n, blobs, shown, [revisions[o] for o in owners],
                *(_nullable(scalars[f]) for f in SCALAR_FIELDS)]
     return list(zip(*columns, strict=True))
 
@@ -170,13 +173,26 @@ def read_owner_events(conn: Connection, tenant_id: int, owner_id: str, before: f
         return _columnar(cursor.fetchall(), EVENT_COLUMNS)
 
 
-def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str]) -> None:
-    """Tell every score cache that these owners' aggregates changed (same transaction as the change)."""
+def bump_state_revision(conn: Connection, tenant_id: int, owner_ids: list[str], *,
+                        reset: bool = False) -> dict[str, int]:
+    """Tell every cache that these owners' aggregates changed (same transaction as the change).
+
+    Returns each owner's new revision, which the rows written with it carry
+    (``pair_aggregates.state_revision``: a holder of the states at R re-reads the rows
+    above R). The owner rows are locked (``lock_owners``) before this, so the revision
+    order is the commit order of the owner's writers. ``reset``: every row of these
+    owners is rewritten, some maybe dropped (``owners.states_reset_revision``).
+    """
+    reset_sql = ", states_reset_revision = state_revision + 1" if reset else ""
+    revisions: dict[str, int] = {}
     with raw_cursor(conn) as (cursor, mark):
         for start in range(0, len(owner_ids), 500):
             chunk = owner_ids[start : start + 500]
-            cursor.execute(f"UPDATE owners SET state_revision = state_revision + 1 WHERE tenant_id = {mark} "
-                           f"AND owner_id IN ({', '.join([mark] * len(chunk))})", [tenant_id, *chunk])
+            cursor.execute(f"UPDATE owners SET state_revision = state_revision + 1{reset_sql} WHERE tenant_id = "
+                           f"{mark} AND owner_id IN ({', '.join([mark] * len(chunk))}) "
+                           "RETURNING owner_id, state_revision", [tenant_id, *chunk])
+            revisions.update((str(o), int(r)) for o, r in cursor.fetchall())
+    return revisions
 
 
 def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> int:
@@ -188,7 +204,7 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
     """
     owner_ids = sorted(set(owner_ids))
     lock_owners(conn, tenant_id, owner_ids)
-    bump_state_revision(conn, tenant_id, owner_ids)
+    revisions = bump_state_revision(conn, tenant_id, owner_ids, reset=True)
     kept: dict[tuple[str, str], int] = {}
     for start in range(0, len(owner_ids), 500):
         chunk = owner_ids[start : start + 500]
@@ -201,7 +217,7 @@ def refresh_owners(conn: Connection, tenant_id: int, owner_ids: list[str]) -> in
         return 0
     states = states_from_events(events)
     rows = _rows(conn, tenant_id, states.pairs, states.scalars, encode_recent_by_pair(states.recent, len(states.pairs)),
-                 kept)
+                 revisions, kept)
     _upsert(conn, rows)
     return len(rows)
 
@@ -251,6 +267,15 @@ def load_owner_states(conn: Connection, tenant_id: int, owner_id: str) -> PairSt
                              " ORDER BY contact_id"))
 
 
+def load_owner_states_since(conn: Connection, tenant_id: int, owner_id: str, revision: int) -> PairStates:
+    """The owner's stored states written after ``revision`` (``pair_aggregates.state_revision``), in
+    contact order: what a holder of the states at ``revision`` lacks, unless rows were dropped since
+    (``owners.states_reset_revision``). One read along ``ix_pair_aggregates_revision``."""
+    rows = _fetch(conn, "tenant_id = {m} AND owner_id = {m} AND state_revision > {m}", [tenant_id, owner_id, revision])
+    rows.sort(key=itemgetter(len(SCALAR_FIELDS) + 1))  # contact_id: the few changed rows, in Python's order
+    return _states_of(rows)
+
+
 def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame, *, keep_impressions: bool = False) -> int:
     """Merge newly inserted events into their pairs' stored states (late events included).
 
@@ -273,8 +298,8 @@ def fold_events(conn: Connection, tenant_id: int, events: pd.DataFrame, *, keep_
     stored_scalars, stored_blobs = load_stored(conn, tenant_id, batch.pairs)
     scalars = merge_scalars(stored_scalars, batch.scalars)
     blobs = merged_blobs(stored_scalars["last_ts"], stored_blobs, batch, scalars["last_ts"])
-    _upsert(conn, _rows(conn, tenant_id, batch.pairs, scalars, blobs), keep_impressions)
-    bump_state_revision(conn, tenant_id, sorted(batch.pairs[OWNER_ID].unique().tolist()))
+    revisions = bump_state_revision(conn, tenant_id, sorted(batch.pairs[OWNER_ID].unique().tolist()))
+    _upsert(conn, _rows(conn, tenant_id, batch.pairs, scalars, blobs, revisions), keep_impressions)
     return len(batch.pairs)
 
 

@@ -174,6 +174,9 @@ class Owner(Base):
     profile_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every write to the owner's aggregates (score caches compare it).
     state_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The state_revision of the last rewrite of all the owner's aggregates (the one write that may drop
+    # rows): a process holding the owner's states from before it reloads them whole.
+    states_reset_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped by every change to the owner's unanswered-impression counters (served lists, feedback).
     impression_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
@@ -268,7 +271,8 @@ class PairAggregate(Base):
     __table_args__ = (_contact_fk("pair_aggregates"),
                       Index("ix_pair_aggregates_shown", "tenant_id", "owner_id", "contact_id",
                             "unanswered_impressions", sqlite_where=text("unanswered_impressions > 0"),
-                            postgresql_where=text("unanswered_impressions > 0")))
+                            postgresql_where=text("unanswered_impressions > 0")),
+                      Index("ix_pair_aggregates_revision", "tenant_id", "owner_id", "state_revision"))
 
     tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(), primary_key=True)
@@ -277,6 +281,8 @@ class PairAggregate(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
     # Times served since anything last happened with this contact (bounded work for discounting).
     unanswered_impressions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The owner's state_revision of the write that last changed this row: what changed since R is > R.
+    state_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 for _field in SCALAR_FIELDS:  # one DOUBLE column per scalar, named as in introrank.model.aggregates

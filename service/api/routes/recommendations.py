@@ -60,7 +60,7 @@ def get_recommendations(
     """
     result = serve_recommendations(engine, principal.tenant_id, owner_id, served, k, goal, _aware(as_of),
                                    profiles=request.app.state.profiles, scores=request.app.state.scores,
-                                   served_log=served_log)
+                                   served_log=served_log, states=request.app.state.states)
     metrics.recommendations.labels(model_version=result.model_version).inc()
     return to_public(result)
 
