@@ -8,6 +8,7 @@ serve the real app. "Every replica" is two live apps, each with its own engine
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -203,3 +204,30 @@ def test_each_scope_opens_only_its_own_endpoints(sqlite_engine: Engine, model_st
     assert refused(admin.put("/v1/owners/o2", json=owner), "write")
     assert refused(admin.get("/v1/model"), "read")
     assert read.get("/v1/owners/o2/recommendations").status_code == 404, "the refused write left nothing"
+
+
+@pytest.mark.postgres
+def test_last_use_is_stamped_per_store_even_behind_one_url(pg_engine: Engine) -> None:
+    """Two stores behind one PostgreSQL URL (two schemas) both number their first key 1: a use in one
+    must not count as the other's stamp (it did, which let a later request stamp the other's key
+    in the middle of an unrelated transaction's before/after comparison)."""
+    url = postgres_test_url()
+    schema = f"t_{uuid.uuid4().hex}"
+    with pg_engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    other = make_engine(url, schema=schema)
+    try:
+        first, second = create_api_key(pg_engine, "acme", create_tenant=True), create_api_key(
+            other, "acme", create_tenant=True)
+        used = select(ApiKey.id, ApiKey.last_used_at)
+        with pg_engine.connect() as a, other.connect() as b:
+            assert a.execute(used).one()[0] == b.execute(used).one()[0]  # the same key id in both stores
+        authenticate(pg_engine, first)
+        authenticate(other, second)
+        with pg_engine.connect() as a, other.connect() as b:
+            assert a.execute(used).one().last_used_at is not None
+            assert b.execute(used).one().last_used_at is not None
+    finally:
+        other.dispose()
+        with pg_engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -17,6 +17,7 @@ import math
 import secrets
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,7 +35,9 @@ READ, WRITE, ADMIN = "read", "write", "admin"
 SCOPES = (READ, WRITE, ADMIN)
 DEFAULT_SCOPES = (READ, WRITE)
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # ``last_used_at`` is written at most this often per key
-_touch_tried: dict[tuple[str, int], float] = {}  # (database, key id) -> when this process last tried to stamp it
+# engine -> key id -> when this process last tried to stamp it. Keyed by the engine, not its URL:
+# two stores behind one URL (PostgreSQL schemas) have their own key ids 1, 2, ...
+_touch_tried: weakref.WeakKeyDictionary[Engine, dict[int, float]] = weakref.WeakKeyDictionary()
 _touch_lock = threading.Lock()
 
 
@@ -121,11 +124,12 @@ def _touch(engine: Engine, key_id: int, now: datetime) -> None:
     Tried once per resolution per key in this process, stamped or not (a busy
     store does not make every request of the minute try again).
     """
-    tried, which = time.monotonic(), (str(engine.url), key_id)
+    tried = time.monotonic()
     with _touch_lock:
-        if tried - _touch_tried.get(which, -math.inf) < LAST_USED_RESOLUTION.total_seconds():
+        per_key = _touch_tried.setdefault(engine, {})
+        if tried - per_key.get(key_id, -math.inf) < LAST_USED_RESOLUTION.total_seconds():
             return
-        _touch_tried[which] = tried
+        per_key[key_id] = tried
     try:
         with write_connection(engine, lock_wait=0) as conn:
             conn.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
