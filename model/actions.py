@@ -7,10 +7,10 @@ asking anything of it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 ASK_ACTION, GIVE_FIRST, WARM_UP = "ask", "give_first", "warm_up"
 COLD_AFTER_DAYS = 90.0
@@ -23,12 +23,12 @@ class Action:
     reason: str
 
 
-def is_cold(row: pd.Series) -> bool:
+def is_cold(row: Mapping[str, float]) -> bool:
     days = row["days_since_last_event"]
     return bool(np.isnan(days) or days > COLD_AFTER_DAYS or row["warmth_30d"] < COLD_WARMTH)
 
 
-def suggest_action(row: pd.Series) -> Action:
+def suggest_action(row: Mapping[str, float]) -> Action:
     balance = row["give_ask_balance"]
     if balance < 0:
         n = int(-balance)

@@ -185,19 +185,13 @@ def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.n
 def _answered(ev: EventArrays, at: float) -> np.ndarray:
     """For each event, whether an inbound event of the same pair before ``at`` follows within RESPONSE_DAYS.
 
-    Keys pack (pair, whole second) into one int64 so a single searchsorted finds
-    the next inbound event; events are already sorted by (pair, ts). Inbound events
-    older than an event's window have keys at most its own, so they never answer it.
+    The first inbound event after it (``EventArrays.next_inbound_ts``) is the one to
+    look at: a later one is later still, so if the first is at or after ``at``, none
+    before ``at`` follows. Inbound events older than an event's window come before it,
+    so they never answer it.
     """
-    inbound = np.flatnonzero((ev.dir_code == 1) & (ev.ts < at))
-    if not len(ev) or not len(inbound):
-        return np.zeros(len(ev), dtype=bool)
-    keys = (ev.pair << 32) + np.floor(ev.ts).astype(np.int64)
-    nxt = np.searchsorted(keys[inbound], keys, side="right")
-    found = nxt < len(inbound)
-    idx = inbound[np.minimum(nxt, len(inbound) - 1)]
-    same_pair = found & (ev.pair[idx] == ev.pair)
-    return same_pair & (ev.ts[idx] - ev.ts <= RESPONSE_DAYS * SECONDS_PER_DAY)
+    nxt = ev.next_inbound_ts
+    return (nxt < at) & (nxt - ev.ts <= RESPONSE_DAYS * SECONDS_PER_DAY)
 
 
 # --- storing the recent events of one pair in one column ---------------------

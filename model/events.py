@@ -8,6 +8,7 @@ representation and cannot drift between paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,28 @@ class EventArrays:
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
+
+    @cached_property
+    def next_inbound_ts(self) -> np.ndarray:
+        """For each event, the time of its pair's first inbound event in a later whole second (inf if none).
+
+        Whether an event was answered by time ``at`` is then one comparison
+        (``model.aggregates._answered``); computed once per instance, because the
+        service keeps an owner's decoded events between requests (``state_cache``)
+        and asks about them at a new ``at`` each time. Keys pack (pair, whole
+        second) into one int64 so a single searchsorted finds the next inbound event.
+        """
+        inbound = np.flatnonzero(self.dir_code == 1)
+        out = np.full(len(self), np.inf)
+        if not len(self) or not len(inbound):
+            return out
+        keys = (self.pair << 32) + np.floor(self.ts).astype(np.int64)
+        nxt = np.searchsorted(keys[inbound], keys, side="right")
+        found = nxt < len(inbound)
+        idx = inbound[np.minimum(nxt, len(inbound) - 1)]
+        same_pair = found & (self.pair[idx] == self.pair)
+        out[same_pair] = self.ts[idx[same_pair]]
+        return out
 
     def take(self, mask_or_index: np.ndarray) -> EventArrays:
         return EventArrays(

@@ -9,7 +9,7 @@ their title)".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ def _plural(v: float, one: str, many: str) -> str:
     return one if int(round(v)) == 1 else many
 
 
-def _source(r: pd.Series) -> str:
+def _source(r: Mapping[str, float]) -> str:
     """Where an inferred stage came from, as the end of a sentence ('' when both were given)."""
     theirs, yours = (float(r.get(f, 0.0) or 0.0) == 1.0 for f in ("contact_stage_inferred", "owner_stage_inferred"))
     if theirs and yours:
@@ -36,7 +36,7 @@ def _source(r: pd.Series) -> str:
     return " (from their title)" if theirs else " (from your title)" if yours else ""
 
 
-def _stage_gap(v: float, r: pd.Series) -> str | None:
+def _stage_gap(v: float, r: Mapping[str, float]) -> str | None:
     gap, source = int(round(v)), _source(r)
     verb = "appear to be" if source else "are"
     if gap > 0:
@@ -47,7 +47,7 @@ def _stage_gap(v: float, r: pd.Series) -> str | None:
     return f"They {verb} at your career stage{source}: a peer who knows your challenges"
 
 
-def _contact_stage(v: float, r: pd.Series) -> str:
+def _contact_stage(v: float, r: Mapping[str, float]) -> str:
     inferred = float(r.get("contact_stage_inferred", 0.0) or 0.0) == 1.0
     stage = CAREER_STAGES.get(int(v), "unknown")
     if inferred:
@@ -58,7 +58,7 @@ def _contact_stage(v: float, r: pd.Series) -> str:
 GOAL_FIT_VIA_STAGE = "A strong fit for your current goal: "  # the stage sentence follows: one reason, said once
 
 
-def _goal_fit(v: float, r: pd.Series) -> str | None:
+def _goal_fit(v: float, r: Mapping[str, float]) -> str | None:
     """Say what makes the fit: for a goal that weighs seniority, being 2-3 stages ahead is most of it,
     and a bare "strong fit" would hide both that and whether the stage was only read from a title."""
     if v <= 0:
@@ -78,7 +78,7 @@ def _balance(v: float) -> str:
     return "Your gives and asks are in balance"
 
 
-TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
+TEMPLATES: dict[str, Callable[[float, Mapping[str, float]], str | None]] = {
     "days_since_last_event": lambda v, r: f"You last spoke {_n(v)} {_plural(v, 'day', 'days')} ago",
     "days_since_last_in": lambda v, r: f"They last reached out to you {_n(v)} {_plural(v, 'day', 'days')} ago",
     "days_since_last_meeting": lambda v, r: f"You last met {_n(v)} {_plural(v, 'day', 'days')} ago",
@@ -131,7 +131,7 @@ TEMPLATES: dict[str, Callable[[float, pd.Series], str | None]] = {
 SAME_REASON = {"stage_2_3_ahead": "stage_gap", "warmth_180d": "events_365d", "warmth_30d": "events_90d"}
 
 
-def reason_sentence(feature: str, row: pd.Series) -> str | None:
+def reason_sentence(feature: str, row: Mapping[str, float]) -> str | None:
     """The sentence for one feature of one contact, or None when it says nothing useful."""
     template = TEMPLATES.get(feature)
     if template is None:
@@ -149,19 +149,33 @@ def top_reasons(features: pd.DataFrame, contributions: np.ndarray | None,
     Without contributions (the heuristic fallback) the recency and warmth facts
     are the reasons, as those are what the heuristic ranks by.
     """
+    return reasons_of_rows(list(features.columns), feature_rows(features), contributions, limit)
+
+
+def feature_rows(features: pd.DataFrame) -> list[dict[str, float]]:
+    """Each row as a plain dict (column -> float): what the templates and the actions read.
+
+    A dict lookup costs a fraction of a ``pd.Series`` one; the shown rows are read a few dozen times each.
+    """
     names = list(features.columns)
+    return [dict(zip(names, values, strict=True)) for values in features.to_numpy(np.float64).tolist()]
+
+
+def reasons_of_rows(names: list[str], rows: list[dict[str, float]], contributions: np.ndarray | None,
+                    limit: int = MAX_REASONS) -> list[list[str]]:
+    """``top_reasons`` of rows already turned into dicts (``feature_rows``)."""
     out = []
-    for i, (_, row) in enumerate(features.iterrows()):
+    for i, row in enumerate(rows):
         if contributions is None:
             order = [names.index("warmth_30d"), names.index("days_since_last_event")]
         else:
             contrib = contributions[i, : len(names)]
-            order = [j for j in np.argsort(-contrib, kind="stable") if contrib[j] > 0]
+            order = [j for j in np.argsort(-contrib, kind="stable").tolist() if contrib[j] > 0]
         out.append(_sentences(row, [names[j] for j in order], limit))
     return out
 
 
-def _sentences(row: pd.Series, ordered: list[str], limit: int) -> list[str]:
+def _sentences(row: Mapping[str, float], ordered: list[str], limit: int) -> list[str]:
     seen: set[str] = set()
     sentences: list[str] = []
     for feature in ordered:

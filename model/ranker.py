@@ -24,6 +24,7 @@ import pandas as pd
 from introrank.model.baselines import recency_prior
 from introrank.model.calibration import SmoothedIsotonic
 from introrank.model.compiled import CompiledBooster, compile_booster
+from introrank.model.contribution_memo import ContributionMemo
 from introrank.model.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from introrank.model.threads import SCORE_THREADS
 
@@ -47,6 +48,8 @@ class IntroRanker:
     prior_strength: float = 0.0  # models pickled before the prior existed load with 0: no prior
     # The booster compiled (``introrank.model.compiled``), once ``compile`` succeeded: the same raw scores, faster.
     compiled: CompiledBooster | None = field(default=None, repr=False, compare=False)
+    # Contributions remembered by the split decisions of each row (``introrank.model.contribution_memo``).
+    memo: ContributionMemo | None = field(default=None, repr=False, compare=False)
 
     def check_schema(self) -> None:
         if self.schema_version != FEATURE_SCHEMA_VERSION or tuple(self.feature_names) != FEATURE_NAMES:
@@ -86,7 +89,15 @@ class IntroRanker:
         differs from LightGBM on any probe row, LightGBM scores; either way the scores are the same.
         """
         self.compiled = compile_booster(self.booster)
+        self.contribution_memo()
         return self.compiled is not None
+
+    def contribution_memo(self) -> ContributionMemo:
+        """The memo of this booster's contributions, built on first use (reads the trees once)."""
+        memo = self.memo
+        if memo is None:  # two threads may both build one: either serves, the last is kept
+            memo = self.memo = ContributionMemo(self.booster, self.num_threads)
+        return memo
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         if self.calibrator is None:
@@ -107,7 +118,7 @@ class IntroRanker:
         x = self._matrix(features)
         if x.shape[0] == 0:
             return np.empty((0, len(self.feature_names) + 1))
-        contrib = np.array(self.booster.predict(x, pred_contrib=True, num_threads=self.num_threads))
+        contrib = self.contribution_memo().contributions(x)
         contrib[:, self.feature_names.index(PRIOR_FEATURE)] += self._prior(x)
         return contrib
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from introrank.model.actions import Action, suggest_action
-from introrank.model.explain import top_reasons
+from introrank.model.explain import feature_rows, reasons_of_rows
 from introrank.model.rerank import RerankPolicy, rerank
 
 
@@ -69,8 +69,10 @@ def rank(scored: Scored, ranker: Any, k: int, policy: RerankPolicy = RerankPolic
     missing = [i for i in chosen if i not in scored.explained]
     if missing:
         top = scored.features.iloc[missing]
-        for i, why in zip(missing, top_reasons(top, ranker.contributions(top)), strict=True):
-            scored.explained[i] = (why, suggest_action(scored.features.iloc[i]))
+        rows = feature_rows(top)
+        reasons = reasons_of_rows(list(top.columns), rows, ranker.contributions(top))
+        for i, why, row in zip(missing, reasons, rows, strict=True):
+            scored.explained[i] = (why, suggest_action(row))
     return [Ranked(i, float(scored.probability[i]), list(scored.explained[i][0]), scored.explained[i][1])
             for i in chosen]
 

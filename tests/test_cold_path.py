@@ -6,6 +6,8 @@
 * A backtest that takes unchanged pairs from the stored aggregates and replays the rest
   equals a replay of every stored event.
 * The compiled forest (lleaves) gives LightGBM's raw scores bit for bit on every row.
+* The contribution memo answers LightGBM's TreeSHAP exactly, also for rows it only saw the
+  split decisions of (other values in the same intervals, at thresholds, NaN, zeros).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from introrank.model.aggregates import SCALAR_FIELDS, decode_recent
-from introrank.model.compiled import compile_booster, probe_rows
+from introrank.model.compiled import ZERO_THRESHOLD, compile_booster, probe_rows
+from introrank.model.contribution_memo import ContributionMemo, split_thresholds
 from introrank.model.events import EventArrays
 from introrank.model.features import FEATURE_NAMES
 from introrank.model.ranker import IntroRanker
@@ -160,3 +163,71 @@ def test_ranker_scores_the_same_before_and_after_compiling(network_dir: Path) ->
     frame = pd.DataFrame(x, columns=list(FEATURE_NAMES))
     np.testing.assert_array_equal(ranker.raw_score(frame), before)
     np.testing.assert_array_equal(ranker.raw_score(frame[list(reversed(FEATURE_NAMES))]), before)
+
+
+def _same_intervals(x: np.ndarray, thresholds: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Other values for every cell with the same side of every split: the interval's upper bound
+    (a threshold itself, which goes left) or a random point inside it; NaN and 0 stay."""
+    out = x.copy()
+    for j, t in enumerate(thresholds):
+        col = x[:, j]
+        plain = ~np.isnan(col) & (np.abs(col) > ZERO_THRESHOLD)  # LightGBM reads the rest as 0
+        b = np.searchsorted(t, col, side="left")
+        lo = np.where(b > 0, t[np.maximum(b - 1, 0)] if len(t) else col - 1, col - 1.0)
+        hi = np.where(b < len(t), t[np.minimum(b, len(t) - 1)] if len(t) else col + 1, col + 1.0)
+        inside = lo + (hi - lo) * rng.uniform(0.01, 1.0, len(col))
+        new = np.where((rng.random(len(col)) < 0.5) | (inside <= lo), hi, inside)  # lo itself is the bin below
+        keep = np.abs(new) <= ZERO_THRESHOLD  # a new zero would take the missing-value branch: keep the old value
+        out[:, j] = np.where(plain & ~keep, new, col)
+    return out
+
+
+def test_contribution_memo_equals_lightgbm_treeshap(network_dir: Path) -> None:
+    booster, x = _booster(network_dir)
+    thresholds = split_thresholds(booster)
+    assert thresholds is not None
+    memo = ContributionMemo(booster, num_threads=1, capacity=100_000)
+    rng = np.random.default_rng(2)
+    rows = np.ascontiguousarray(np.vstack([x[rng.integers(0, len(x), 400)], probe_rows(booster, n=600, seed=4)]))
+    rows[rng.random(rows.shape) < 0.01] = -1e-36  # read as zero by LightGBM, and so by the memo
+    np.testing.assert_array_equal(memo.contributions(rows), booster.predict(rows, pred_contrib=True))
+    assert memo.misses > 0 and memo.hits < memo.misses
+    moved = np.ascontiguousarray(_same_intervals(rows, thresholds, rng))
+    assert not np.array_equal(moved, rows, equal_nan=True)
+    assert memo.signatures(moved) == memo.signatures(rows)
+    hits = memo.hits
+    np.testing.assert_array_equal(memo.contributions(moved), booster.predict(moved, pred_contrib=True))
+    assert memo.hits - hits == len(rows)  # every row answered from the memo, and exactly
+    across = rows.copy()  # a value just past its interval's upper bound takes the other side somewhere
+    j = next(j for j, t in enumerate(thresholds) if len(t))
+    across[:, j] = np.nextafter(thresholds[j][0], np.inf)
+    below = rows.copy()
+    below[:, j] = thresholds[j][0]
+    assert memo.signatures(across[:1]) != memo.signatures(below[:1])
+    np.testing.assert_array_equal(memo.contributions(across), booster.predict(across, pred_contrib=True))
+
+
+def test_ranker_contributions_go_through_a_bounded_memo(network_dir: Path) -> None:
+    booster, x = _booster(network_dir)
+    ranker = IntroRanker(booster, None, "binary", prior_strength=2.0)
+    want = ranker.contributions(x[:50])
+    memo = ranker.memo
+    assert memo is not None and memo.misses == 50
+    np.testing.assert_array_equal(ranker.contributions(x[:50]), want)  # the prior's part is added afresh
+    assert memo.hits >= 50
+    np.testing.assert_allclose(want.sum(axis=1), ranker.raw_score(x[:50]), rtol=1e-9, atol=1e-9)
+    memo.capacity = 10
+    ranker.contributions(x[50:90])  # rows not seen yet: each one stored, the oldest evicted
+    assert len(memo._rows) <= 10
+
+
+def test_contribution_memo_stands_aside_for_categorical_splits() -> None:
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(0, 6, 600), rng.random(600)]).astype(np.float64)
+    y = (x[:, 0] % 2 == 0).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1, "min_data_per_group": 5,
+                         "cat_smooth": 1}, lgb.Dataset(x, y, categorical_feature=[0]), num_boost_round=5)
+    assert split_thresholds(booster) is None
+    memo = ContributionMemo(booster, num_threads=1)
+    assert not memo.enabled
+    np.testing.assert_array_equal(memo.contributions(x[:20]), booster.predict(x[:20], pred_contrib=True))
