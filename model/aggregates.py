@@ -159,6 +159,9 @@ _SUMS = {  # every statistic as a sum of classes (all events in the table are in
     "asks_90d": _class_mask(1, ask=True), "outs_365d": _class_mask(0, inbound=False),
     "answered_365d": _class_mask(0, inbound=False, answered=True),
 }
+_SUM_NAMES = tuple(_SUMS)
+_SUM_MATRIX = np.column_stack([_SUMS[name] for name in _SUM_NAMES]).astype(np.float64)  # class x statistic
+_BAND_EDGES = np.sort(_BANDS)  # ascending: the band is how many edges are at least the age
 
 
 def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.ndarray]:
@@ -173,13 +176,14 @@ def window_stats(recent: EventArrays, at: float, n_pairs: int) -> dict[str, np.n
     ts = recent.ts
     inside = (ts < at) & (ts >= at - RECENT_DAYS * SECONDS_PER_DAY)
     age_days = (at - ts) / SECONDS_PER_DAY
-    band = (age_days[:, None] <= _BANDS).sum(axis=1) if len(ts) else np.zeros(0, np.int64)
+    band = len(_BAND_EDGES) - np.searchsorted(_BAND_EDGES, age_days, side="left")
     inbound = recent.dir_code == 1
     code = band * 8 + inbound * 4 + (recent.type_code == _ASK) * 2 + (_answered(recent, at) & ~inbound)
     row = np.where(inside, recent.pair, n_pairs)
     table = np.bincount(row * _N_CLASSES + code, minlength=(n_pairs + 1) * _N_CLASSES)
-    table = table.reshape(n_pairs + 1, _N_CLASSES)[:n_pairs]
-    return {name: table[:, mask].sum(axis=1).astype(np.float64) for name, mask in _SUMS.items()}
+    table = table.reshape(n_pairs + 1, _N_CLASSES)[:n_pairs].astype(np.float64)
+    sums = np.ascontiguousarray((table @ _SUM_MATRIX).T)  # one product for every statistic: exact counts
+    return {name: sums[i] for i, name in enumerate(_SUM_NAMES)}
 
 
 def _answered(ev: EventArrays, at: float) -> np.ndarray:

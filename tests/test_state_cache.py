@@ -217,7 +217,7 @@ def test_held_states_make_the_same_features(engine: Engine, tmp_path: Path) -> N
             held = cache.states(conn, world.tenant_id, "o1", owner.revisions)
             fresh = load_owner_states(conn, world.tenant_id, "o1")
             frame = owner.frame()
-            profile = owner_profile(conn, world.tenant_id, frame, None, None)
+            profile = owner_profile(conn, world.tenant_id, owner, None, None)
         at = NOW.timestamp()
         got, got_rows, _ = candidate_features(held, frame, None, at, None, profile)
         want, want_rows, _ = candidate_features(fresh, frame, None, at, None, profile)

@@ -130,20 +130,20 @@ def build_profile(owner: pd.DataFrame, contacts: pd.DataFrame, goal: str | None)
                    time.time())
 
 
-def owner_profile(conn: Connection, tenant_id: int, owner: pd.DataFrame, goal: str | None,
+def owner_profile(conn: Connection, tenant_id: int, owner: OwnerRecord, goal: str | None,
                   cache: ProfileCache | None) -> Profile:
-    owner_id = str(owner[OWNER_ID].iloc[0])
+    """The owner's profile, from the cache when it was built under the owner's current revision
+    (the owner's one-row frame is built only to build a profile)."""
 
     def build() -> Profile:
-        return build_profile(owner, load_contacts(conn, tenant_id, owner_id), goal)
+        return build_profile(owner.frame(), load_contacts(conn, tenant_id, owner.owner_id), goal)
 
     if cache is None:
         return build()
-    validity = (str(owner["incarnation"].iloc[0]), int(owner["profile_revision"].iloc[0]))
-    return cache.get((tenant_id, owner_id, goal), validity, build)
+    return cache.get((tenant_id, owner.owner_id, goal), owner.profile_validity, build)
 
 
-def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.DataFrame | None, at: float,
+def candidate_features(states: PairStates, owner: pd.DataFrame | None, contacts: pd.DataFrame | None, at: float,
                        goal: str | None, profile: Profile | None = None
                        ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Feature matrix of the owner's contacts with history, their contact rows, their state rows.
@@ -152,8 +152,8 @@ def candidate_features(states: PairStates, owner: pd.DataFrame, contacts: pd.Dat
     every path (stored, as_of, stateless) ranks ties identically.
     """
     if profile is None:
-        if contacts is None:
-            raise ValueError("candidate_features needs the contacts or their profile")
+        if contacts is None or owner is None:
+            raise ValueError("candidate_features needs the owner and contacts, or their profile")
         profile = build_profile(owner, contacts, goal)
     ids = states.pairs[CONTACT_ID].to_numpy(object)
     positions = profile.positions(ids)

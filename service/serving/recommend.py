@@ -143,10 +143,10 @@ def live_scores(conn: Connection, tenant_id: int, owner: OwnerRecord, served: Se
     """The owner's candidates scored now, or as recently as the score cache allows."""
 
     def build() -> ScoredCandidates:
-        at, frame = time.time(), owner.frame()
+        at = time.time()
         states = owner_states(conn, tenant_id, owner, states_cache)
-        profile = owner_profile(conn, tenant_id, frame, goal, profiles)
-        return score_candidates(*candidate_features(states, frame, None, at, goal, profile), served, at)
+        profile = owner_profile(conn, tenant_id, owner, goal, profiles)
+        return score_candidates(*candidate_features(states, None, None, at, goal, profile), served, at)
 
     if scores is None:
         return build()
@@ -168,10 +168,9 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
         if impressions is None:
             impressions = candidates.keep(owner.impression_revision, load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the impression counters before as_of
-        frame = owner.frame()
-        profile = owner_profile(conn, tenant_id, frame, goal, cache)
+        profile = owner_profile(conn, tenant_id, owner, goal, cache)
         past = states_as_of(conn, tenant_id, owner_id, as_of)
-        candidates = score_candidates(*candidate_features(past, frame, None, as_of, goal, profile), served, as_of)
+        candidates = score_candidates(*candidate_features(past, None, None, as_of, goal, profile), served, as_of)
         impressions = candidates.impressions_of(impressions_as_of(conn, tenant_id, owner_id, as_of))
     items = pick(candidates, served, k, policy, impressions)
     return RecommendationList(owner_id, candidates.at, served.version, goal or owner.goal, items,
