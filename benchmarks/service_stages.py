@@ -22,6 +22,7 @@ from introrank.service.serving.candidates import candidate_features, load_contac
 from introrank.service.serving.model_holder import load_served_model
 from introrank.service.serving.profile_cache import ProfileCache
 from introrank.service.serving.score_cache import ScoreCache
+from introrank.service.serving.state_cache import StateCache
 from introrank.service.settings import Settings
 from introrank.service.store.aggregates import load_owner_states
 from introrank.service.store.engine import make_engine, write_connection
@@ -34,7 +35,7 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
     if served.ranker.compile():  # the server compiles in the background; here before timing
         pass
     engine = make_engine(settings.resolved_database_url, migrate=False)
-    profiles, scores = ProfileCache(), ScoreCache(max_age_seconds=3600)
+    profiles, scores, held = ProfileCache(), ScoreCache(max_age_seconds=3600), StateCache()
     timings: dict[str, list[tuple[float, float]]] = {}
     errors: dict[str, str] = {}
 
@@ -48,9 +49,9 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
         timings.setdefault(name, []).append(((time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000))
         return out
 
-    def whole(cache: ScoreCache | None) -> rec.RecommendationList:
+    def whole(cache: ScoreCache | None, states: StateCache | None = None) -> rec.RecommendationList:
         with engine.connect() as conn:
-            return rec.recommend(conn, tenant_id, owner, served, k, cache=profiles, scores=cache)
+            return rec.recommend(conn, tenant_id, owner, served, k, cache=profiles, scores=cache, states=states)
 
     def once() -> None:
         at = time.time()
@@ -79,6 +80,7 @@ def stage_breakdown(settings: Settings, owner: str, tenant_id: int, k: int, n: i
         with write_connection(engine) as conn:
             timed("recommend.log_served", lambda: rec.log_served(conn, tenant_id, result))
         timed("whole recommend(), score cache off", lambda: whole(None))
+        timed("whole recommend(), score cache off, states cache on (the server's miss)", lambda: whole(None, held))
         timed("whole recommend(), score cache hit", lambda: whole(scores))
 
     for _ in range(3):
