@@ -40,6 +40,16 @@ class ContributionMemo:
         self.hits = 0
         self.misses = 0
 
+    def __getstate__(self) -> dict:
+        """Pickled (a ranker in a joblib or MLflow file) without its rows or its lock: it refills."""
+        state = self.__dict__.copy()
+        state["_rows"], state["_lock"], state["hits"], state["misses"] = OrderedDict(), None, 0, 0
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def enabled(self) -> bool:
         return self._thresholds is not None and self.capacity > 0

@@ -216,6 +216,10 @@ def test_ranker_contributions_go_through_a_bounded_memo(network_dir: Path) -> No
     np.testing.assert_array_equal(ranker.contributions(x[:50]), want)  # the prior's part is added afresh
     assert memo.hits >= 50
     np.testing.assert_allclose(want.sum(axis=1), ranker.raw_score(x[:50]), rtol=1e-9, atol=1e-9)
+    import pickle
+
+    again = pickle.loads(pickle.dumps(ranker))  # a ranker with a memo still pickles (joblib, MLflow)
+    np.testing.assert_array_equal(again.contributions(x[:50]), want)
     memo.capacity = 10
     ranker.contributions(x[50:90])  # rows not seen yet: each one stored, the oldest evicted
     assert len(memo._rows) <= 10
