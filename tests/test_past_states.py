@@ -26,9 +26,12 @@ from introrank.service.serving.candidates import (
     candidate_features,
     load_contacts,
     load_owner,
+    load_owner_record,
+    owner_states,
     replay_states,
     states_as_of,
 )
+from introrank.service.serving.state_cache import StateCache
 from introrank.service.store import writes
 from introrank.service.store.aggregates import PairStates, load_owner_states
 from introrank.service.store.engine import get_or_create_tenant, write_connection
@@ -157,3 +160,23 @@ def test_states_as_of_equal_a_full_replay_at_every_kind_of_time(store) -> None: 
                                                err_msg=where)
     assert min(seen.values()) > 20, seen  # every source of a state, and pairs not yet begun, ran
 
+
+
+def test_a_backtest_from_the_held_states_equals_one_that_reads_them_and_leaves_them_as_they_were(store) -> None:  # noqa: ANN001
+    """The server passes its states cache's decoded states (``stored=``), shared with live requests:
+    the backtest must equal the one that reads the stored rows itself, and must not write into them."""
+    engine, tenant_id = store
+    cache = StateCache()
+    with engine.connect() as conn:
+        for owner_id in OWNERS:
+            held = owner_states(conn, tenant_id, load_owner_record(conn, tenant_id, owner_id), cache)
+            before = PairStates(held.pairs.copy(), {k: v.copy() for k, v in held.scalars.items()},
+                                held.recent.take(np.ones(len(held.recent.ts), bool)))
+            points = _times(held)
+            for at in points[:: max(1, len(points) // 40)]:
+                where = f"{owner_id} as_of={at!r}"
+                _assert_equal(states_as_of(conn, tenant_id, owner_id, at, held),
+                              states_as_of(conn, tenant_id, owner_id, at), where)
+            _assert_equal(held, before, f"{owner_id} held states after the backtests")
+            for k, v in before.scalars.items():  # bit for bit, not only to rounding
+                np.testing.assert_array_equal(held.scalars[k], v, err_msg=k)

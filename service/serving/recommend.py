@@ -169,7 +169,7 @@ def recommend(conn: Connection, tenant_id: int, owner_id: str, served: ServedMod
             impressions = candidates.keep(owner.impression_revision, load_impressions(conn, tenant_id, owner_id))
     else:  # backtest: replay the stored events and the impression counters before as_of
         profile = owner_profile(conn, tenant_id, owner, goal, cache)
-        past = states_as_of(conn, tenant_id, owner_id, as_of)
+        past = states_as_of(conn, tenant_id, owner_id, as_of, owner_states(conn, tenant_id, owner, states))
         candidates = score_candidates(*candidate_features(past, None, None, as_of, goal, profile), served, as_of)
         impressions = candidates.impressions_of(impressions_as_of(conn, tenant_id, owner_id, as_of))
     items = pick(candidates, served, k, policy, impressions)

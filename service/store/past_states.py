@@ -42,12 +42,16 @@ from introrank.service.store.engine import raw_cursor
 _CHUNK = 500  # contact ids per IN list (well under SQLite's variable limit)
 
 
-def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float) -> PairStates:
+def states_as_of(conn: Connection, tenant_id: int, owner_id: str, as_of: float,
+                 stored: PairStates | None = None) -> PairStates:
     """The owner's pair states at ``as_of``: what the stored events strictly before it say.
 
     Pairs with no event before ``as_of`` are left out, as the replay leaves them out.
+    ``stored``: the owner's current stored states when the caller holds them (the
+    server's states cache, ``state_cache``), so a backtest does not read them again;
+    they are not modified.
     """
-    stored = load_owner_states(conn, tenant_id, owner_id)
+    stored = load_owner_states(conn, tenant_id, owner_id) if stored is None else stored
     changed, whole = pair_sources(stored, as_of)
     if not changed.any():
         return stored

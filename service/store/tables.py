@@ -294,7 +294,8 @@ class ServedRecommendation(Base):
 
     __tablename__ = "served_recommendations"
     __table_args__ = (_contact_fk("served_recommendations"),
-                      Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"))
+                      Index("ix_served_owner_contact", "tenant_id", "owner_id", "contact_id"),
+                      Index("ix_served_owner_time", "tenant_id", "owner_id", "served_at"))
 
     recommendation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     list_id: Mapped[str] = mapped_column(String(36), index=True)
