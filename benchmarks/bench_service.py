@@ -69,6 +69,7 @@ from service_world import (  # noqa: E402
     git_state,
     start,
     stop,
+    wait_for_log,
     wait_until,
 )
 from servicekit import event_items, load_through_api  # noqa: E402
@@ -146,18 +147,6 @@ def throughput(base: str, key: str, owner: str, k: int, threads: int, duration: 
     merged = Latency([m for x in lat for m in x.ms])
     return {"threads": threads, "seconds": elapsed, "requests": sum(counts), "errors": sum(errors),
             "req_per_s": sum(counts) / elapsed, **{f"loaded_{k}": v for k, v in merged.summary().items()}}
-
-
-def wait_for_log(log: Path, text: str, proc: subprocess.Popen, timeout: float) -> float:
-    """Seconds until ``text`` shows in the server's log (the model compiles in the background)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if text in log.read_text(errors="replace"):
-            return time.monotonic() - started
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    raise SystemExit(f"{text!r} not in {log} after {timeout:.0f} s")
 
 
 def cold_latency(env: dict[str, str], tmp: Path, key: str, owner: str, args: argparse.Namespace) -> dict:

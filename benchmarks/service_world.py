@@ -154,6 +154,19 @@ def stop(proc: subprocess.Popen | None) -> None:
         proc.wait(timeout=5)
 
 
+def wait_for_log(log: Path, text: str, proc: subprocess.Popen, timeout: float, count: int = 1) -> float:
+    """Seconds until ``text`` shows ``count`` times in the server's log (each worker compiles its model
+    in the background: one line per worker)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if log.read_text(errors="replace").count(text) >= count:
+            return time.monotonic() - started
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise SystemExit(f"{text!r} not {count} times in {log} after {timeout:.0f} s")
+
+
 def wait_until(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -82,13 +83,14 @@ class IntroRanker:
             x, raw_score=True, num_threads=self.num_threads)
         return np.asarray(raw) + self._prior(x)
 
-    def compile(self) -> bool:
+    def compile(self, cache_dir: Path | None = None) -> bool:
         """Compile the booster for ``raw_score`` (seconds of CPU: call it off the request path).
 
         Until it returns, and for good when compiling fails or the compiled forest
         differs from LightGBM on any probe row, LightGBM scores; either way the scores are the same.
+        ``cache_dir`` keeps the machine code for other processes (``introrank.model.compiled``).
         """
-        self.compiled = compile_booster(self.booster)
+        self.compiled = compile_booster(self.booster, cache_dir)
         self.contribution_memo()
         return self.compiled is not None
 

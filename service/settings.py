@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     compile_models: bool = Field(default=True, description="Compile each loaded model (lleaves) in the "
                                  "background and score with it once it matches LightGBM on probe rows; "
                                  "LightGBM scores until then, or for good when false.")
+    compiled_models_dir: Path | None = Field(
+        default=None, description="Folder of compiled models kept between processes: the first worker (or "
+        "replica sharing the folder) compiles a model, the others and later restarts load it; default "
+        "data_dir/compiled.")
     gate_min_queries: int = Field(default=30, ge=1, description="Test queries with a positive the champion gate "
                                   "needs before it promotes anything.")
     train_threads: int | None = Field(default=None, ge=1, description="LightGBM threads for training; default: "
@@ -102,6 +106,10 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def resolved_compiled_models_dir(self) -> Path:
+        return (self.compiled_models_dir or self.data_dir / "compiled").resolve()
 
     @property
     def resolved_train_threads(self) -> int:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import lightgbm as lgb
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from introrank.model.aggregates import SCALAR_FIELDS, decode_recent
-from introrank.model.compiled import ZERO_THRESHOLD, compile_booster, probe_rows
+from introrank.model.compiled import ZERO_THRESHOLD, cache_key, compile_booster, probe_rows
 from introrank.model.contribution_memo import ContributionMemo, split_thresholds
 from introrank.model.events import EventArrays
 from introrank.model.features import FEATURE_NAMES
@@ -163,6 +164,48 @@ def test_ranker_scores_the_same_before_and_after_compiling(network_dir: Path) ->
     frame = pd.DataFrame(x, columns=list(FEATURE_NAMES))
     np.testing.assert_array_equal(ranker.raw_score(frame), before)
     np.testing.assert_array_equal(ranker.raw_score(frame[list(reversed(FEATURE_NAMES))]), before)
+
+
+def test_compiled_forest_is_kept_for_other_processes_and_checked_when_loaded(network_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    booster, x = _booster(network_dir)
+    expected = booster.predict(x, raw_score=True)
+    first = compile_booster(booster, tmp_path / "compiled")
+    assert first is not None and not first.loaded
+    kept = sorted((tmp_path / "compiled").glob("*.o"))
+    assert [p.name for p in kept] == [f"{cache_key(booster.model_to_string())}.o"]  # no temporary file left
+    second = compile_booster(booster, tmp_path / "compiled")  # another process: loads, does not compile
+    assert second is not None and second.loaded
+    np.testing.assert_array_equal(second.predict(x), expected)
+
+    other, _ = _booster_with_rounds(network_dir, 20)  # another model never loads this one's machine code
+    assert cache_key(other.model_to_string()) != cache_key(booster.model_to_string())
+    third = compile_booster(other, tmp_path / "compiled")
+    assert third is not None and not third.loaded
+    np.testing.assert_array_equal(third.predict(x), other.predict(x, raw_score=True))
+
+    # A cached file of another forest under this model's name (a copied folder, a hash bug): the probe
+    # check refuses it, the file is replaced by a fresh compile, and the scores are still LightGBM's.
+    kept[0].write_bytes(next(p for p in (tmp_path / "compiled").glob("*.o") if p != kept[0]).read_bytes())
+    fourth = compile_booster(booster, tmp_path / "compiled")
+    assert fourth is not None and not fourth.loaded
+    np.testing.assert_array_equal(fourth.predict(x), expected)
+    assert compile_booster(booster, tmp_path / "compiled").loaded
+
+
+def test_workers_starting_together_compile_a_model_once(network_dir: Path, tmp_path: Path) -> None:
+    booster, x = _booster(network_dir)
+    with ThreadPoolExecutor(3) as pool:  # each call opens the lock file itself, as processes do
+        results = list(pool.map(lambda _i: compile_booster(booster, tmp_path / "compiled"), range(3)))
+    assert all(r is not None for r in results)
+    assert sorted(r.loaded for r in results) == [False, True, True]
+    for r in results:
+        np.testing.assert_array_equal(r.predict(x), booster.predict(x, raw_score=True))
+
+
+def _booster_with_rounds(network_dir: Path, rounds: int) -> tuple[lgb.Booster, np.ndarray]:
+    booster, x = _booster(network_dir)
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds)), x
 
 
 def _same_intervals(x: np.ndarray, thresholds: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:

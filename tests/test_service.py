@@ -221,6 +221,17 @@ def test_body_over_limit_is_413(served):
     assert response.status_code == 413
 
 
+def test_readyz_says_once_the_base_model_is_compiled_and_its_machine_code_is_kept(served, model_store):
+    import time
+
+    base, *_ = served
+    deadline = time.monotonic() + 120
+    while not (ready := httpx.get(f"{base}/readyz").json())["compiled"] and time.monotonic() < deadline:
+        time.sleep(0.2)  # compiling runs in the background; LightGBM scores the same meanwhile
+    assert ready["compiled"] is True and ready["heuristic"] is False
+    assert list((model_store.data_dir / "compiled").glob("*.o")), "no compiled model kept for other processes"
+
+
 def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny, live_app):
     key = create_api_key(sqlite_engine, "solo")
     with live_app(Settings(data_dir=tmp_path / "empty"), sqlite_engine) as live, \
@@ -230,7 +241,7 @@ def test_heuristic_fallback_without_model(sqlite_engine, tmp_path: Path, tiny, l
         body = client.get("/v1/owners/o0/recommendations").json()
         assert body["model_version"] == "heuristic" and len(body["recommendations"]) > 0
         ready = httpx.get(f"{base}/readyz").json()
-        assert ready["heuristic"] is True and "no model trained" in ready["problem"]
+        assert ready["heuristic"] is True and "no model trained" in ready["problem"] and ready["compiled"] is False
         assert client.get("/v1/model").json()["heuristic"] is True
 
 

@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from introrank.model.baselines import HeuristicRanker
@@ -70,7 +71,7 @@ def load_champion_model(settings: Settings, tenant: str | None) -> ServedModel |
         return None
     champion.ranker.num_threads = settings.score_threads
     if settings.compile_models:
-        compile_in_background(champion.ranker)
+        compile_in_background(champion.ranker, settings.resolved_compiled_models_dir)
     metrics = {}
     if champion.run_id:
         try:
@@ -82,13 +83,15 @@ def load_champion_model(settings: Settings, tenant: str | None) -> ServedModel |
                        registry_version=champion.version)
 
 
-def compile_in_background(ranker: Any) -> threading.Thread:
+def compile_in_background(ranker: Any, cache_dir: Path | None = None) -> threading.Thread:
     """Compile ``ranker`` on a thread of its own: requests score with LightGBM until it is ready
-    (the same scores), so a model load never waits seconds for LLVM."""
+    (the same scores), so a model load never waits seconds for LLVM. ``cache_dir``: another
+    process's compile of the same model is loaded from there instead."""
 
     def run() -> None:
-        if ranker.compile():
-            log.info("model compiled", extra={"seconds": round(ranker.compiled.seconds, 2)})
+        if ranker.compile(cache_dir):
+            log.info("model compiled", extra={"seconds": round(ranker.compiled.seconds, 2),
+                                               "from_cache": ranker.compiled.loaded})
 
     thread = threading.Thread(target=run, daemon=True, name="model-compile")
     thread.start()

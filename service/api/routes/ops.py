@@ -49,7 +49,8 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request, engine: EngineDep, holder: HolderDep, response: Response) -> dict[str, object]:
     """Ready when the database answers; says what serves tenants without a model of their own
-    (the base model or the heuristic) and how many model loads failed.
+    (the base model or the heuristic), whether it is compiled yet (``compiled``: LightGBM scores the
+    same until then, slower) and how many model loads failed.
 
     ``wal_checkpointer`` (SQLite files only, else ``"not used"``) says whether the background
     checkpoints happen: a dead or failing checkpointer makes the status ``degraded`` but keeps
@@ -68,6 +69,7 @@ def readyz(request: Request, engine: EngineDep, holder: HolderDep, response: Res
     status = "not ready" if database != "ok" else "ready" if checkpoints in ("ok", "not used") else "degraded"
     return {"status": status, "database": database, "wal_checkpointer": checkpoints,
             "model_version": served.version, "heuristic": served.is_heuristic, "problem": served.problem,
+            "compiled": getattr(served.ranker, "compiled", None) is not None,
             "failed_model_loads": holder.failed_loads,
             "last_load_problem": holder.last_problem}
 
