@@ -113,6 +113,34 @@ def test_features_in_canonical_order_equal_the_reordering_path(stored) -> None: 
             np.testing.assert_array_equal(order[slow_idx], fast_idx)
 
 
+def test_remembered_candidate_order_equals_a_fresh_one(stored) -> None:  # noqa: ANN001
+    """The order and rows a profile remembers for a states' pairs frame (kept while events only touch
+    known pairs) give what a profile that remembers nothing gives: after a splice that keeps the frame,
+    one that adds a pair, and a pair without history (not a candidate)."""
+    engine, tenant_id, owners = stored
+    with engine.connect() as conn:
+        for owner_id in owners:
+            owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
+            held = build_profile(owner, contacts, None)
+            states = load_owner_states(conn, tenant_id, owner_id)
+            at = float(np.nanmax(states.scalars["last_ts"])) + 3600.0
+            touched = PairStates(states.pairs, {k: v.copy() for k, v in states.scalars.items()}, states.recent)
+            touched.scalars["last_ts"][1] = np.nan  # no history any more: drops out of the candidates
+            dropped = PairStates(states.pairs.iloc[1:].reset_index(drop=True),
+                                 {k: v[1:] for k, v in states.scalars.items()},
+                                 states.recent.take(states.recent.pair >= 1))
+            dropped = PairStates(dropped.pairs, dropped.scalars, EventArrays(
+                dropped.recent.pair - 1, dropped.recent.ts, dropped.recent.type_code, dropped.recent.dir_code,
+                dropped.recent.useful))
+            for version in (states, states, touched, dropped, states):
+                remembered = candidate_features(version, owner, None, at, None, held)
+                fresh = candidate_features(version, owner, None, at, None, build_profile(owner, contacts, None))
+                assert remembered[1]["contact_id"].tolist() == fresh[1]["contact_id"].tolist()
+                np.testing.assert_array_equal(remembered[0].to_numpy(), fresh[0].to_numpy())
+                np.testing.assert_array_equal(remembered[2], fresh[2])
+            assert held.orders["order"][0] is states.pairs
+
+
 def test_backtest_from_stored_and_replayed_pairs_equals_a_full_replay(stored) -> None:  # noqa: ANN001
     engine, tenant_id, owners = stored
     with engine.connect() as conn:

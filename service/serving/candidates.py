@@ -155,22 +155,46 @@ def candidate_features(states: PairStates, owner: pd.DataFrame | None, contacts:
         if contacts is None or owner is None:
             raise ValueError("candidate_features needs the owner and contacts, or their profile")
         profile = build_profile(owner, contacts, goal)
-    ids = states.pairs[CONTACT_ID].to_numpy(object)
-    positions = profile.positions(ids)
-    idx = np.flatnonzero(~np.isnan(states.scalars["last_ts"]) & (positions >= 0))
-    idx = idx[np.argsort(ids[idx], kind="stable")]  # one canonical order (linear on ids already in it)
-    if len(idx) == len(ids) and bool(np.all(idx == np.arange(len(idx)))):
+    positions, order = candidate_order(states, profile)
+    idx = order[(~np.isnan(states.scalars["last_ts"]) & (positions >= 0))[order]]  # one canonical order
+    if len(idx) == len(positions) and bool(np.all(idx == np.arange(len(idx)))):
         scalars, recent = states.scalars, states.recent  # every state a candidate, already in order
     else:
         scalars = {k: v[idx] for k, v in states.scalars.items()}
-        remap = np.full(len(ids), -1, dtype=np.int64)
+        remap = np.full(len(positions), -1, dtype=np.int64)
         remap[idx] = np.arange(len(idx))
         recent = states.recent.take(remap[states.recent.pair] >= 0)
-        order = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
-        recent = EventArrays(remap[recent.pair][order], recent.ts[order], recent.type_code[order],
-                             recent.dir_code[order], recent.useful[order])
+        by_pair = np.argsort(remap[recent.pair], kind="stable")  # stable: time order within a pair survives
+        recent = EventArrays(remap[recent.pair][by_pair], recent.ts[by_pair], recent.type_code[by_pair],
+                             recent.dir_code[by_pair], recent.useful[by_pair])
     windows = window_stats(recent, at, len(idx))
     rows_at = positions[idx]
+    features = assemble(dynamic_features(scalars, windows, at), profile.static[rows_at])
+    return features, candidate_rows(profile, rows_at), idx
+
+
+def candidate_order(states: PairStates, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """The profile row of each state (-1: not a contact of this profile) and the states in contact_id order.
+
+    Remembered on the profile for the states' ``pairs`` frame it was derived from (the same object
+    while events only touch known pairs): converting, looking up and sorting 2,000 string ids is
+    ~1 ms of every miss. tests/test_cold_path.py holds the remembered answer equal to a fresh one.
+    """
+    held = profile.orders.get("order")
+    if held is not None and held[0] is states.pairs:
+        return held[1], held[2]
+    ids = states.pairs[CONTACT_ID].to_numpy(object)
+    positions, order = profile.positions(ids), np.argsort(ids, kind="stable")  # linear on ids already in order
+    profile.orders["order"] = (states.pairs, positions, order)  # one entry, replaced whole: safe across threads
+    return positions, order
+
+
+def candidate_rows(profile: Profile, rows_at: np.ndarray) -> pd.DataFrame:
+    """The profile's contact rows at ``rows_at``, reset to 0..n-1; remembered for the last ``rows_at``."""
+    held = profile.orders.get("rows")
+    if held is not None and np.array_equal(held[0], rows_at):
+        return held[1]
     whole = len(rows_at) == len(profile.contacts) and bool(np.all(rows_at == np.arange(len(rows_at))))
     rows = profile.contacts if whole else profile.contacts.iloc[rows_at].reset_index(drop=True)
-    return assemble(dynamic_features(scalars, windows, at), profile.static[rows_at]), rows, idx
+    profile.orders["rows"] = (rows_at.copy(), rows)
+    return rows

@@ -13,7 +13,8 @@ long a process holds an owner's contact rows at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ class Profile:
     static: np.ndarray  # static features (introrank.model.features.STATIC_FEATURES order), row i = contact i
     index: pd.Index  # contact_id -> row
     built_at: float  # when it was built (epoch seconds): entries age out
+    # The candidate order last derived from a held states' contact ids (``candidates.candidate_order``):
+    # the states cache keeps one ``pairs`` frame while events only touch known pairs, so it is reused.
+    orders: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def positions(self, contact_ids: np.ndarray) -> np.ndarray:
         """Row of each id, -1 for ids this owner does not have."""

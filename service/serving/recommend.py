@@ -77,14 +77,25 @@ class ScoredCandidates:
     rows: pd.DataFrame  # contact rows, aligned with the features
     idx: np.ndarray  # row of each candidate in the pair states it came from
     scored: Scored
-    contact_ids: np.ndarray = field(init=False)
-    _position: dict[str, int] = field(init=False, repr=False)
     # (owner's impression_revision, every candidate's counter) as last read or kept; replaced, never mutated
     shown: tuple[int, np.ndarray] | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self.contact_ids = self.rows[CONTACT_ID].to_numpy(object) if len(self.rows) else np.empty(0, object)
-        self._position = {c: i for i, c in enumerate(self.contact_ids.tolist())}
+    _ids: np.ndarray | None = field(default=None, init=False, repr=False)
+    _positions: dict[str, int] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def contact_ids(self) -> np.ndarray:
+        """Built on first use (two threads may both build it: the same array): a list reads k of them,
+        and converting 2,000 string ids costs ~0.3 ms of a miss."""
+        if self._ids is None:
+            self._ids = self.rows[CONTACT_ID].to_numpy(object) if len(self.rows) else np.empty(0, object)
+        return self._ids
+
+    @property
+    def _position(self) -> dict[str, int]:
+        if self._positions is None:
+            self._positions = {c: i for i, c in enumerate(self.contact_ids.tolist())}
+        return self._positions
 
     def impressions_at(self, revision: int) -> np.ndarray | None:
         """The kept counters when they are still at ``revision``, else None (read and ``keep`` them)."""
@@ -114,7 +125,7 @@ class ScoredCandidates:
 
     def impressions_of(self, counters: dict[str, int]) -> np.ndarray:
         """Each candidate's counter from the nonzero ones (contact_id -> count); the rest are 0."""
-        out = np.zeros(len(self.contact_ids))
+        out = np.zeros(len(self.rows))
         for contact_id, count in counters.items():
             at = self._position.get(contact_id)
             if at is not None:
