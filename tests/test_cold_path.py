@@ -89,15 +89,20 @@ def test_block_decode_equals_the_row_decode(stored) -> None:  # noqa: ANN001
             _assert_states_equal(states, _reference_states(conn, tenant_id, owner_id))
 
 
+def _owner_inputs(conn, tenant_id: int, owner_id: str):  # noqa: ANN001, ANN202
+    """The owner's row, contacts, a fresh profile, stored states and a time an hour after their last event."""
+    owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
+    states = load_owner_states(conn, tenant_id, owner_id)
+    return owner, contacts, build_profile(owner, contacts, None), states, float(
+        np.nanmax(states.scalars["last_ts"])) + 3600.0
+
+
 def test_features_in_canonical_order_equal_the_reordering_path(stored) -> None:  # noqa: ANN001
     engine, tenant_id, owners = stored
     rng = np.random.default_rng(0)
     with engine.connect() as conn:
         for owner_id in owners:
-            owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
-            profile = build_profile(owner, contacts, None)
-            states = load_owner_states(conn, tenant_id, owner_id)
-            at = float(np.nanmax(states.scalars["last_ts"])) + 3600.0
+            owner, contacts, profile, states, at = _owner_inputs(conn, tenant_id, owner_id)
             fast, fast_rows, fast_idx = candidate_features(states, owner, None, at, None, profile)
             order = rng.permutation(len(states.pairs))  # state i of the shuffle = stored state order[i]
             inverse = np.empty_like(order)
@@ -120,10 +125,7 @@ def test_remembered_candidate_order_equals_a_fresh_one(stored) -> None:  # noqa:
     engine, tenant_id, owners = stored
     with engine.connect() as conn:
         for owner_id in owners:
-            owner, contacts = load_owner(conn, tenant_id, owner_id), load_contacts(conn, tenant_id, owner_id)
-            held = build_profile(owner, contacts, None)
-            states = load_owner_states(conn, tenant_id, owner_id)
-            at = float(np.nanmax(states.scalars["last_ts"])) + 3600.0
+            owner, contacts, held, states, at = _owner_inputs(conn, tenant_id, owner_id)
             touched = PairStates(states.pairs, {k: v.copy() for k, v in states.scalars.items()}, states.recent)
             touched.scalars["last_ts"][1] = np.nan  # no history any more: drops out of the candidates
             dropped = PairStates(states.pairs.iloc[1:].reset_index(drop=True),
